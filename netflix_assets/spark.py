@@ -1,0 +1,58 @@
+"""The one way this project builds a SparkSession, for the batch assets and the streaming job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from netflix_assets.settings import Settings
+
+# Shuffles stay small on a laptop-sized cluster; adaptive execution coalesces them further.
+DEFAULT_SHUFFLE_PARTITIONS = 8
+
+
+def connector_jars(settings: Settings) -> list[str]:
+    """Jars the setup step resolved with Maven: the Kafka connector always, GCS/BigQuery in prod."""
+    folders = ["spark"] + (["gcp"] if settings.is_prod else [])
+    jars: list[str] = []
+    for folder in folders:
+        jars.extend(sorted(str(p) for p in (Path(settings.jars_dir) / folder).glob("*.jar")))
+    return jars
+
+
+def spark_conf(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    conf = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(DEFAULT_SHUFFLE_PARTITIONS),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        "spark.sql.parquet.compression.codec": "snappy",
+        "spark.driver.memory": settings.spark_driver_memory,
+        "spark.ui.showConsoleProgress": "true",
+    }
+    jars = connector_jars(settings)
+    if jars:
+        conf["spark.jars"] = ",".join(jars)
+    if settings.is_prod:
+        conf.update(
+            {
+                "spark.hadoop.fs.gs.impl": "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFileSystem",
+                "spark.hadoop.fs.AbstractFileSystem.gs.impl": "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFS",
+                # Application Default Credentials: no key file is ever named here.
+                "spark.hadoop.google.cloud.auth.type": "APPLICATION_DEFAULT",
+            }
+        )
+        if settings.gcp_project:
+            conf["spark.hadoop.fs.gs.project.id"] = settings.gcp_project
+    conf.update(extra or {})
+    return conf
+
+
+def get_spark_session(settings: Settings, app_name: str, extra_conf: dict[str, str] | None = None) -> SparkSession:
+    """Returns the process's SparkSession, starting it (and its JVM) only the first time."""
+    builder = SparkSession.builder.appName(app_name).master(settings.spark_master)
+    for key, value in spark_conf(settings, extra_conf).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()

@@ -1,0 +1,62 @@
+"""Reading the raw CSVs: text first, so that nothing is lost before the cleaning rules see it."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from netflix_assets.schemas import RAW_COLUMNS
+
+CORRUPT_RECORD = "_corrupt_record"
+
+
+class RawInputError(ValueError):
+    """A raw file that cannot be read as its table at all (absent, or columns missing)."""
+
+
+def read_header(spark: SparkSession, path: str) -> list[str]:
+    """The file's column names, read from its first line (no type inference)."""
+    try:
+        return spark.read.option("header", True).csv(path).columns
+    except Exception as error:  # Spark raises AnalysisException for a missing path
+        raise RawInputError(f"cannot read {path}: {str(error).splitlines()[0]}") from error
+
+
+def missing_columns(header: list[str], table: str) -> list[str]:
+    return [column for column in RAW_COLUMNS[table] if column not in header]
+
+
+def read_raw_csv(spark: SparkSession, path: str, table: str) -> DataFrame:
+    """The raw rows of one input, every expected column as text plus ``_corrupt_record``.
+
+    The schema is built from the file's own header, so extra or reordered columns are fine and a
+    missing one is a clear error. A line with too few or too many fields keeps its text in
+    ``_corrupt_record`` and later becomes a ``bad_value`` rejection.
+    """
+    header = read_header(spark, path)
+    missing = missing_columns(header, table)
+    if missing:
+        raise RawInputError(
+            f"{path} is not a valid {table} file: missing column(s) {', '.join(missing)}; "
+            f"found {', '.join(header) or 'no header'}"
+        )
+    schema = StructType(
+        [StructField(name, StringType()) for name in header] + [StructField(CORRUPT_RECORD, StringType())]
+    )
+    raw = (
+        spark.read.schema(schema)
+        .option("header", True)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+        .csv(path)
+    )
+    return raw.select(*RAW_COLUMNS[table], CORRUPT_RECORD)
+
+
+def raw_row_json(table: str) -> Column:
+    """The raw row as JSON text, as it is kept in ``rejected_rows``."""
+    return F.coalesce(
+        F.to_json(F.struct(*RAW_COLUMNS[table], CORRUPT_RECORD)),
+        F.lit("{}"),
+    )

@@ -1,0 +1,39 @@
+"""Star schema of SPEC section 5: dimensions are the clean tables, facts carry what reports group by."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from netflix_assets.transforms.churn import with_churn_flags
+
+USER_ATTRIBUTES = ("country", "subscription_plan")
+MOVIE_ATTRIBUTES = ("genre_primary", "content_type", "is_netflix_original")
+
+
+def fact_watch_sessions(sessions: DataFrame, dim_users: DataFrame, dim_movies: DataFrame) -> DataFrame:
+    """One row per clean session with the user's and the movie's attributes and the churn flags."""
+    users = dim_users.select("user_id", *USER_ATTRIBUTES)
+    movies = dim_movies.select("movie_id", *MOVIE_ATTRIBUTES)
+    facts = sessions.join(F.broadcast(users), "user_id", "left").join(F.broadcast(movies), "movie_id", "left")
+    return with_churn_flags(facts).select(
+        "session_id",
+        "user_id",
+        "movie_id",
+        "watch_date",
+        "device_type",
+        "watch_duration_minutes",
+        "progress_percentage",
+        "action",
+        "quality",
+        "location_country",
+        "is_download",
+        "user_rating",
+        *USER_ATTRIBUTES,
+        *MOVIE_ATTRIBUTES,
+        "is_completed",
+        "is_low_engagement",
+        "is_abandoned",
+        "is_quality_downgrade",
+        "month",
+    )

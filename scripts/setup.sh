@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Prepares a checkout to run: the Python virtualenv (.venv, the package installed editable with
+# its test extras, pinned by constraints.txt) and the JVM jars resolved by Maven from jvm/*/pom.xml
+# into .jars/spark, .jars/gcp and .jars/kafka.
+#
+# Idempotent and fast when nothing changed: each step records a hash of its inputs (a stamp) and
+# is skipped while they stay the same. Needs python3.11, Java 17 and Maven on PATH; installs
+# nothing else. Run it from anywhere: bash scripts/setup.sh
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { echo "setup: $*"; }
+hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+stamp_matches() { [[ -f "$1" && "$(cat "$1")" == "$2" ]]; }
+
+for tool in python3.11 java mvn; do
+    command -v "$tool" >/dev/null || { echo "setup: $tool is not on PATH" >&2; exit 1; }
+done
+
+# --- Python ------------------------------------------------------------------------------------
+if [[ ! -x .venv/bin/python ]]; then
+    python3.11 -m venv .venv
+    say "created .venv with $(.venv/bin/python --version)"
+fi
+
+# Inside .venv, so a recreated virtualenv is always installed afresh.
+pip_stamp=.venv/.netflix-lambda-install.sha256
+pip_inputs=$(hash_of pyproject.toml constraints.txt)
+if stamp_matches "$pip_stamp" "$pip_inputs"; then
+    say "python packages up to date"
+else
+    started=$SECONDS
+    .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
+    echo "$pip_inputs" >"$pip_stamp"
+    say "installed python packages ($((SECONDS - started)) s)"
+fi
+
+# --- JVM jars ----------------------------------------------------------------------------------
+for name in spark gcp kafka; do
+    pom=jvm/$name/pom.xml
+    out=.jars/$name
+    # A dotfile: neither Spark's jar list (*.jar) nor the broker's classpath (dir/*) picks it up.
+    jar_stamp=$out/.pom.sha256
+    pom_hash=$(hash_of "$pom")
+    if stamp_matches "$jar_stamp" "$pom_hash" && compgen -G "$out/*.jar" >/dev/null; then
+        say "$out up to date"
+        continue
+    fi
+    started=$SECONDS
+    # Emptied first so that jars a previous version of the pom brought in do not stay behind.
+    rm -rf "$out"
+    mkdir -p "$out"
+    mvn -q -B -f "$pom" dependency:copy-dependencies -DoutputDirectory="$PWD/$out"
+    echo "$pom_hash" >"$jar_stamp"
+    count=$(find "$out" -name '*.jar' | wc -l)
+    say "resolved $out: $count jars, $(du -sh "$out" | cut -f1) ($((SECONDS - started)) s)"
+done

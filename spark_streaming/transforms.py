@@ -1,0 +1,229 @@
+"""Speed-layer transforms (SPEC section 7) as plain DataFrame -> DataFrame functions.
+
+The same functions run on the streaming DataFrame of the job and on batch DataFrames (tests, and
+the sink's re-read of one micro-batch's Kafka offsets), so every rule has one definition.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, MapType, StringType, StructField, StructType
+
+from netflix_assets.schemas import WATCH_EVENT_SCHEMA
+from netflix_assets.transforms.churn import alert_level, with_churn_flags
+
+TOPIC = "netflix_watch_events"
+WINDOW_DURATION = "5 minutes"
+WATERMARK_DELAY = "10 minutes"
+UNKNOWN = "Unknown"
+
+# Quarantine reasons, checked in this order: a message gets the first one that applies.
+NOT_JSON = "not_json"
+MISSING_SESSION_ID = "missing_session_id"
+MISSING_USER_ID = "missing_user_id"
+MISSING_MOVIE_ID = "missing_movie_id"
+MISSING_TIMESTAMP = "missing_timestamp"
+BAD_TIMESTAMP = "bad_timestamp"
+BAD_VALUE = "bad_value"
+NEGATIVE_DURATION = "negative_duration"
+QUARANTINE_REASONS = (
+    NOT_JSON,
+    MISSING_SESSION_ID,
+    MISSING_USER_ID,
+    MISSING_MOVIE_ID,
+    MISSING_TIMESTAMP,
+    BAD_TIMESTAMP,
+    BAD_VALUE,
+    NEGATIVE_DURATION,
+)
+
+KAFKA_METADATA_COLUMNS = ("raw_value", "topic", "partition", "offset", "kafka_timestamp")
+
+# The grain of engagement_health_realtime and its columns, in the order of SPEC section 7.
+GRAIN_DIMENSIONS = ("country", "genre_primary", "device_type", "quality", "is_netflix_original", "content_type")
+GRAIN = ("window_start", *GRAIN_DIMENSIONS)
+REALTIME_COLUMNS = (
+    "window_start",
+    "window_end",
+    *GRAIN_DIMENSIONS,
+    "total_sessions",
+    "unique_users",
+    "total_watch_minutes",
+    "avg_completion_pct",
+    "avg_content_quality",
+    "low_engagement_count",
+    "abandonment_count",
+    "quality_downgrade_count",
+    "completion_count",
+    "low_engagement_rate",
+    "abandonment_rate",
+    "completion_rate",
+    "revenue_impact",
+    "avg_subscriber_value",
+    "alert_level",
+    "updated_at",
+)
+
+USER_ATTRIBUTES = ("country", "subscription_plan", "monthly_spend")
+MOVIE_ATTRIBUTES = ("genre_primary", "content_type", "is_netflix_original", "imdb_rating")
+
+_CORRUPT_RECORD = "_corrupt_record"
+_EVENT = "_event"
+_IS_JSON_OBJECT = "_is_json_object"
+# The event time as SPEC section 7 writes it, optionally with a fraction of a second. Checked
+# before casting because Spark's cast alone would also accept '2025' or '2025-12-01'.
+_EVENT_TIME_TEXT = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
+
+
+def _with_corrupt_record(schema: StructType) -> StructType:
+    return StructType([*schema.fields, StructField(_CORRUPT_RECORD, StringType())])
+
+
+def _blank(column: Column) -> Column:
+    return column.isNull() | (F.trim(column) == "")
+
+
+def _nan_as_null(column: Column) -> Column:
+    # allowNonNumericNumbers reads the bare token NaN as Double.NaN; the SPEC reads it as missing.
+    return F.nanvl(column, F.lit(None).cast(DoubleType()))
+
+
+def _event_field(field: StructField) -> Column:
+    value = F.col(f"{_EVENT}.{field.name}")
+    return (_nan_as_null(value) if isinstance(field.dataType, DoubleType) else value).alias(field.name)
+
+
+def _quarantine_reason() -> Column:
+    timestamp_text = F.col("timestamp")
+    return (
+        F.when(~F.col(_IS_JSON_OBJECT), NOT_JSON)
+        .when(_blank(F.col("session_id")), MISSING_SESSION_ID)
+        .when(_blank(F.col("user_id")), MISSING_USER_ID)
+        .when(_blank(F.col("movie_id")), MISSING_MOVIE_ID)
+        .when(_blank(timestamp_text), MISSING_TIMESTAMP)
+        .when(F.col("event_time").isNull(), BAD_TIMESTAMP)
+        # A field of the wrong JSON type (e.g. a word where a number belongs): Spark keeps the
+        # other fields and names the record corrupt.
+        .when(F.col(f"{_EVENT}.{_CORRUPT_RECORD}").isNotNull(), BAD_VALUE)
+        .when(F.col("watch_duration_minutes") < 0, NEGATIVE_DURATION)
+    )
+
+
+def parse_watch_events(kafka_records: DataFrame) -> DataFrame:
+    """Kafka records (value, topic, partition, offset, timestamp) -> one typed row per message.
+
+    Keeps the Kafka metadata (``raw_value``, ``topic``, ``partition``, ``offset``,
+    ``kafka_timestamp``), the event's fields typed by ``WATCH_EVENT_SCHEMA`` (NaN read as NULL),
+    ``event_time`` and ``quarantine_reason`` (NULL for a valid event).
+    """
+    text = F.col("value").cast(StringType())
+    options = {"mode": "PERMISSIVE", "allowNonNumericNumbers": "true", "columnNameOfCorruptRecord": _CORRUPT_RECORD}
+    decoded = kafka_records.select(
+        text.alias("raw_value"),
+        "topic",
+        "partition",
+        "offset",
+        F.col("timestamp").alias("kafka_timestamp"),
+        F.from_json(text, _with_corrupt_record(WATCH_EVENT_SCHEMA), options).alias(_EVENT),
+        # A map parse is NULL exactly when the text is not one JSON object (garbage, an array, a scalar).
+        F.from_json(text, MapType(StringType(), StringType()), options).isNotNull().alias(_IS_JSON_OBJECT),
+    )
+    typed = decoded.select(
+        *KAFKA_METADATA_COLUMNS,
+        _IS_JSON_OBJECT,
+        _EVENT,
+        *[_event_field(field) for field in WATCH_EVENT_SCHEMA.fields],
+    )
+    event_time = F.when(F.col("timestamp").rlike(_EVENT_TIME_TEXT), F.expr("try_cast(`timestamp` AS TIMESTAMP)"))
+    return (
+        typed.withColumn("event_time", event_time)
+        .withColumn("quarantine_reason", _quarantine_reason())
+        .drop(_IS_JSON_OBJECT, _EVENT)
+    )
+
+
+def valid_events(parsed: DataFrame) -> DataFrame:
+    return parsed.filter(F.col("quarantine_reason").isNull()).drop("quarantine_reason")
+
+
+def quarantined_events(parsed: DataFrame) -> DataFrame:
+    return parsed.filter(F.col("quarantine_reason").isNotNull()).select(
+        "raw_value", F.col("quarantine_reason").alias("reason"), "topic", "partition", "offset", "kafka_timestamp"
+    )
+
+
+def deduplicate_events(events: DataFrame) -> DataFrame:
+    """Drops repeats of (session_id, event_time) seen within the watermark (a no-op watermark in batch)."""
+    return events.withWatermark("event_time", WATERMARK_DELAY).dropDuplicatesWithinWatermark(
+        ["session_id", "event_time"]
+    )
+
+
+def user_dimension(clean_users: DataFrame) -> DataFrame:
+    return clean_users.select("user_id", *USER_ATTRIBUTES)
+
+
+def movie_dimension(clean_movies: DataFrame) -> DataFrame:
+    """The movie attributes of the grain; is_netflix_original as text so an unknown movie can say 'Unknown'."""
+    original = F.col("is_netflix_original")
+    return clean_movies.select(
+        "movie_id",
+        "genre_primary",
+        "content_type",
+        F.when(original, "True").when(~original, "False").alias("is_netflix_original"),
+        "imdb_rating",
+    )
+
+
+def enrich_events(events: DataFrame, users: DataFrame, movies: DataFrame) -> DataFrame:
+    """Left joins with the user and movie dimensions (one row per key); missing dimensions -> 'Unknown'.
+
+    ``users``/``movies`` are the outputs of ``user_dimension``/``movie_dimension``, small enough to broadcast.
+    """
+    enriched = events.join(F.broadcast(users), "user_id", "left").join(F.broadcast(movies), "movie_id", "left")
+    text_dimensions = ("subscription_plan", *GRAIN_DIMENSIONS)
+    return enriched.withColumns({name: F.coalesce(F.col(name), F.lit(UNKNOWN)) for name in text_dimensions})
+
+
+def _percent_of_sessions(count_column: str) -> Column:
+    return F.col(count_column) / F.col("total_sessions") * 100
+
+
+def aggregate_engagement(events: DataFrame) -> DataFrame:
+    """Enriched, de-duplicated events -> engagement_health_realtime rows (5-minute tumbling windows).
+
+    ``updated_at`` is Spark's current_timestamp(), which a streaming query fixes per micro-batch.
+    """
+    flagged = with_churn_flags(events)
+    window = F.window("event_time", WINDOW_DURATION)
+    counts = flagged.groupBy(window.alias("window"), *GRAIN_DIMENSIONS).agg(
+        F.count(F.lit(1)).alias("total_sessions"),
+        F.approx_count_distinct("user_id").alias("unique_users"),
+        F.sum("watch_duration_minutes").alias("total_watch_minutes"),
+        F.avg("progress_percentage").alias("avg_completion_pct"),
+        F.avg("imdb_rating").alias("avg_content_quality"),
+        F.count_if(F.col("is_low_engagement")).alias("low_engagement_count"),
+        F.count_if(F.col("is_abandoned")).alias("abandonment_count"),
+        F.count_if(F.col("is_quality_downgrade")).alias("quality_downgrade_count"),
+        F.count_if(F.col("is_completed")).alias("completion_count"),
+        F.sum("monthly_spend").alias("revenue_impact"),
+        F.avg("monthly_spend").alias("avg_subscriber_value"),
+    )
+    with_rates = counts.withColumns(
+        {
+            "window_start": F.col("window.start"),
+            "window_end": F.col("window.end"),
+            "low_engagement_rate": _percent_of_sessions("low_engagement_count"),
+            "abandonment_rate": _percent_of_sessions("abandonment_count"),
+            "completion_rate": _percent_of_sessions("completion_count"),
+            "updated_at": F.current_timestamp(),
+        }
+    )
+    return with_rates.withColumn("alert_level", alert_level(F.col("low_engagement_rate"))).select(*REALTIME_COLUMNS)
+
+
+def engagement_health(kafka_records: DataFrame, users: DataFrame, movies: DataFrame) -> DataFrame:
+    """The whole speed-layer pipeline: Kafka records -> valid events -> dedup -> enrich -> windows."""
+    events = deduplicate_events(valid_events(parse_watch_events(kafka_records)))
+    return aggregate_engagement(enrich_events(events, users, movies))
