@@ -30,6 +30,8 @@ class Settings:
     # Folder of Maven-resolved jars written by the setup step (Kafka connector, broker, GCS, BigQuery).
     jars_dir: str = ".jars"
     spark_driver_memory: str = "4g"
+    # Set: runs land in this persistent Dagster instance (and show in `dagster dev`); unset: ephemeral.
+    dagster_home: str | None = None
 
     @property
     def is_prod(self) -> bool:
@@ -54,6 +56,8 @@ class Settings:
         }
         if self.gcp_project:
             environ["GCP_PROJECT"] = self.gcp_project
+        if self.dagster_home:
+            environ["DAGSTER_HOME"] = self.dagster_home
         return environ
 
 
@@ -86,4 +90,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         kafka_data_dir=environ.get("NETFLIX_KAFKA_DATA_DIR", defaults.kafka_data_dir),
         jars_dir=environ.get("NETFLIX_JARS_DIR", str(jars_default)),
         spark_driver_memory=environ.get("NETFLIX_SPARK_DRIVER_MEMORY", defaults.spark_driver_memory),
+        dagster_home=environ.get("DAGSTER_HOME") or None,
     )
