@@ -20,8 +20,8 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
         args.out, users=args.users, movies=args.movies, sessions=args.sessions,
         start=args.start, end=args.end, seed=args.seed,
     )
-    for table, rows in summary.rows.items():
-        print(f"wrote {rows:>12,} rows  {Path(summary.out_dir) / (table + '.csv')}")
+    for file_name, rows in summary.rows.items():
+        print(f"wrote {rows:>12,} rows  {Path(summary.out_dir) / file_name}")
     print(f"generated in {summary.seconds:.1f} s")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -31,6 +32,9 @@ def spark_conf(settings: Settings, extra: dict[str, str] | None = None) -> dict[
         "spark.sql.parquet.compression.codec": "snappy",
         "spark.driver.memory": settings.spark_driver_memory,
         "spark.ui.showConsoleProgress": "true",
+        # Python workers (pandas conversions, foreachBatch) must run this interpreter, not the PATH's.
+        "spark.pyspark.python": sys.executable,
+        "spark.pyspark.driver.python": sys.executable,
     }
     jars = connector_jars(settings)
     if jars:

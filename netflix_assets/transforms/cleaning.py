@@ -15,16 +15,17 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, DateType, DoubleType, IntegerType, StringType, TimestampType
 
-from netflix_assets.schemas import RAW_COLUMNS, RAW_SCHEMAS, REQUIRED_COLUMNS, PRIMARY_KEYS
+from netflix_assets.schemas import PRIMARY_KEYS, RAW_COLUMNS, RAW_SCHEMAS, REQUIRED_COLUMNS
 from netflix_assets.transforms.churn import ACTIONS
 from netflix_assets.transforms.raw import CORRUPT_RECORD
 
 REJECT_REASONS = ("missing_key", "bad_date", "bad_value", "duplicate_key", "unknown_user", "unknown_movie")
-REJECTED_ROWS_COLUMNS = ("source_table", "reason", "raw_row", "month", "run_id")
 
 RAW = "_raw"
+RAW_JSON = "_raw_json"
 REASON = "_reject_reason"
 EXACT_DUPLICATE = "_exact_duplicate"
+FINGERPRINT = "_fingerprint"
 MONTH = "month"
 
 # 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS[.ffffff]'; Spark's cast alone would also take '2025' or '2025-1-5'.
@@ -90,7 +91,7 @@ class CleanResult:
         return self.labeled.filter(~F.col(EXACT_DUPLICATE) & F.col(REASON).isNotNull()).select(
             F.lit(self.table).alias("source_table"),
             F.col(REASON).alias("reason"),
-            F.to_json(F.col(RAW)).alias("raw_row"),
+            F.col(RAW_JSON).alias("raw_row"),
             month.alias(MONTH),
         )
 
@@ -108,57 +109,71 @@ class CleanResult:
         return [row.asDict() for row in self.labeled.groupBy(*keys).count().collect()]
 
 
-def _typed(raw: DataFrame, table: str) -> DataFrame:
-    """Raw text kept as one struct for ``rejected_rows``; each column cast to its SPEC type."""
-    schema = RAW_SCHEMAS[table]
-    raw_struct = F.struct(*RAW_COLUMNS[table], CORRUPT_RECORD).alias(RAW)
-    unparseable_dates = [
-        _unparseable(F.col(f.name), _parse(F.col(f.name), f.dataType))
-        for f in schema
-        if isinstance(f.dataType, (DateType, TimestampType))
-    ]
-    unparseable_values = [
-        _unparseable(F.col(f.name), _parse(F.col(f.name), f.dataType))
-        for f in schema
-        if not isinstance(f.dataType, (DateType, TimestampType, StringType))
-    ]
-    return raw.select(
-        raw_struct,
-        *[_parse(F.col(f.name), f.dataType).alias(f.name) for f in schema],
-        _any(unparseable_dates).alias("_bad_date"),
-        (_any(unparseable_values) | F.col(CORRUPT_RECORD).isNotNull()).alias("_bad_value"),
-    )
+def _result(table: str, labeled: DataFrame, clean_columns: tuple[str, ...]) -> CleanResult:
+    """Freezes the labels: the raw text survives only as JSON, and only on rejected rows."""
+    rejected = F.col(REASON).isNotNull() & ~F.col(EXACT_DUPLICATE)
+    finished = labeled.withColumn(RAW_JSON, F.when(rejected, F.to_json(F.col(RAW)))).drop(RAW)
+    return CleanResult(table, finished, clean_columns)
+
+
+def _row_fingerprint(table: str) -> Column:
+    # NULL is hashed as a marker: Spark's hash skips NULLs, which would equate (a, NULL) and (NULL, a).
+    return F.xxhash64(*[F.coalesce(F.col(c), F.lit("\u0000")) for c in (*RAW_COLUMNS[table], CORRUPT_RECORD)])
 
 
 def _label(
     raw: DataFrame,
     table: str,
-    keep_first: list[Column],
+    keep_first: list[tuple[str, bool]],
     bad_values: list[Column] | None = None,
 ) -> DataFrame:
     """Labels each row: exact duplicate, or first reject reason up to ``duplicate_key``, or kept.
 
-    One window over the key does both jobs: rows sort valid-first, then by ``keep_first`` (the
-    rule that says which duplicate survives), then by their raw text, so identical rows are
-    neighbours and the survivor is the first row.
+    One window over the key does both jobs. Rows sort valid-first, then by the ``keep_first``
+    (column, descending) pairs, the rule that says which duplicate survives, then by a 64-bit
+    fingerprint of their raw text, so identical rows are neighbours and the survivor is the
+    first row. Only the raw text goes through the shuffle; typed columns are parsed after it.
     """
-    typed = _typed(raw, table)
-    key = PRIMARY_KEYS[table]
+    schema = RAW_SCHEMAS[table]
+    typed = {f.name: _parse(F.col(f.name), f.dataType) for f in schema}
+    dates = [f.name for f in schema if isinstance(f.dataType, (DateType, TimestampType))]
+    values = [f.name for f in schema if f.name not in dates and not isinstance(f.dataType, StringType)]
     early_reason = (
         F.when(_any([_blank(F.col(c)) for c in REQUIRED_COLUMNS[table]]), "missing_key")
-        .when(F.col("_bad_date"), "bad_date")
-        .when(F.col("_bad_value") | _any(bad_values or []), "bad_value")
+        .when(_any([_unparseable(F.col(c), typed[c]) for c in dates]), "bad_date")
+        .when(
+            _any([_unparseable(F.col(c), typed[c]) for c in values])
+            | F.col(CORRUPT_RECORD).isNotNull()
+            | _any(bad_values or []),
+            "bad_value",
+        )
     )
-    labeled = typed.withColumn(REASON, early_reason)
-    order = [F.col(REASON).isNull().desc(), *keep_first, F.col(RAW).asc()]
-    by_key = Window.partitionBy(F.col(RAW)[key]).orderBy(*order)
+    order_columns = {f"_order_{name}": typed[name] for name, _ in keep_first}
+    by_key = Window.partitionBy(PRIMARY_KEYS[table]).orderBy(
+        F.col(REASON).isNull().desc(),
+        *[
+            F.col(f"_order_{name}").desc_nulls_last() if descending else F.col(f"_order_{name}").asc_nulls_last()
+            for name, descending in keep_first
+        ],
+        F.col(FINGERPRINT),
+    )
     return (
-        labeled.withColumn(EXACT_DUPLICATE, F.coalesce(F.col(RAW).eqNullSafe(F.lag(RAW).over(by_key)), F.lit(False)))
+        raw.withColumns({REASON: early_reason, FINGERPRINT: _row_fingerprint(table), **order_columns})
+        .withColumn(
+            EXACT_DUPLICATE, F.coalesce(F.lag(FINGERPRINT).over(by_key) == F.col(FINGERPRINT), F.lit(False))
+        )
         .withColumn(
             REASON,
-            F.when(F.col(REASON).isNull() & (F.row_number().over(by_key) > 1), "duplicate_key").otherwise(F.col(REASON)),
+            F.when(F.col(REASON).isNull() & (F.row_number().over(by_key) > 1), "duplicate_key").otherwise(
+                F.col(REASON)
+            ),
         )
-        .drop("_bad_date", "_bad_value")
+        .select(
+            F.struct(*RAW_COLUMNS[table], CORRUPT_RECORD).alias(RAW),
+            *[typed[f.name].alias(f.name) for f in schema],
+            REASON,
+            EXACT_DUPLICATE,
+        )
     )
 
 
@@ -183,12 +198,12 @@ def _reject_unknown(labeled: DataFrame, column: str, known: DataFrame, reason: s
     ).drop(flag, flag + "_key")
 
 
+def _month_of(column: str) -> Column:
+    return F.trunc(F.col(column), "month")
+
+
 def clean_users(raw: DataFrame) -> CleanResult:
-    labeled = _label(
-        raw,
-        "users",
-        keep_first=[F.col("created_at").desc_nulls_last(), F.col("email").asc_nulls_last()],
-    ).withColumns(
+    labeled = _label(raw, "users", keep_first=[("created_at", True), ("email", False)]).withColumns(
         {
             "age": _null_outside("age", 13, 100),
             "monthly_spend": _null_outside("monthly_spend", 0),
@@ -196,7 +211,7 @@ def clean_users(raw: DataFrame) -> CleanResult:
             "gender": F.coalesce(F.col("gender"), F.lit("Unknown")),
         }
     )
-    return CleanResult("users", labeled, tuple(RAW_COLUMNS["users"]))
+    return _result("users", labeled, tuple(RAW_COLUMNS["users"]))
 
 
 def clean_movies(raw: DataFrame) -> CleanResult:
@@ -206,11 +221,7 @@ def clean_movies(raw: DataFrame) -> CleanResult:
             "imdb_rating": _null_outside("imdb_rating", 0, 10),
         }
     )
-    return CleanResult("movies", labeled, tuple(RAW_COLUMNS["movies"]))
-
-
-def _month_of(column: str) -> Column:
-    return F.trunc(F.col(column), "month")
+    return _result("movies", labeled, tuple(RAW_COLUMNS["movies"]))
 
 
 def clean_watch_history(raw: DataFrame, users: DataFrame, movies: DataFrame) -> CleanResult:
@@ -218,7 +229,7 @@ def clean_watch_history(raw: DataFrame, users: DataFrame, movies: DataFrame) -> 
     labeled = _label(
         raw,
         "watch_history",
-        keep_first=[F.col("watch_date").desc_nulls_last()],
+        keep_first=[("watch_date", True)],
         bad_values=[F.col("action").isNull() | ~F.col("action").isin(*ACTIONS)],
     ).withColumns(
         {
@@ -229,23 +240,23 @@ def clean_watch_history(raw: DataFrame, users: DataFrame, movies: DataFrame) -> 
     )
     labeled = _reject_unknown(labeled, "user_id", users, "unknown_user")
     labeled = _reject_unknown(labeled, "movie_id", movies, "unknown_movie")
-    return CleanResult("watch_history", labeled, (*RAW_COLUMNS["watch_history"], MONTH))
+    return _result("watch_history", labeled, (*RAW_COLUMNS["watch_history"], MONTH))
 
 
 def clean_reviews(raw: DataFrame, users: DataFrame, movies: DataFrame) -> CleanResult:
     labeled = _label(
         raw,
         "reviews",
-        keep_first=[F.col("review_date").desc_nulls_last()],
+        keep_first=[("review_date", True)],
         bad_values=[F.col("rating").isNull() | ~F.col("rating").between(1, 5)],
     ).withColumn(MONTH, _month_of("review_date"))
     labeled = _reject_unknown(labeled, "user_id", users, "unknown_user")
     labeled = _reject_unknown(labeled, "movie_id", movies, "unknown_movie")
-    return CleanResult("reviews", labeled, (*RAW_COLUMNS["reviews"], MONTH))
+    return _result("reviews", labeled, (*RAW_COLUMNS["reviews"], MONTH))
 
 
 def clean_search_logs(raw: DataFrame) -> CleanResult:
-    labeled = _label(
-        raw, "search_logs", keep_first=[F.col("search_date").desc_nulls_last()]
-    ).withColumn(MONTH, _month_of("search_date"))
-    return CleanResult("search_logs", labeled, (*RAW_COLUMNS["search_logs"], MONTH))
+    labeled = _label(raw, "search_logs", keep_first=[("search_date", True)]).withColumn(
+        MONTH, _month_of("search_date")
+    )
+    return _result("search_logs", labeled, (*RAW_COLUMNS["search_logs"], MONTH))
