@@ -27,14 +27,17 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _kafka(args: argparse.Namespace, settings: Settings) -> int:
-    from netflix_assets.local_kafka import LocalKafkaBroker
+    from netflix_assets.local_kafka import KafkaBrokerError, LocalKafkaBroker
 
-    broker = LocalKafkaBroker(settings.kafka_bootstrap_servers, settings.kafka_data_dir, settings.jars_dir)
-    if args.action == "start":
-        broker.start()
-        broker.ensure_topic()
-    elif args.action == "stop":
-        broker.stop()
+    broker = LocalKafkaBroker.from_settings(settings)
+    try:
+        if args.action == "start":
+            broker.start()
+        elif args.action == "stop":
+            broker.stop()
+    except KafkaBrokerError as error:
+        print(f"netflix-lambda kafka {args.action}: {error}", file=sys.stderr)
+        return 1
     status = broker.status()
     state = f"running (pid {status.pid})" if status.running else "stopped"
     print(f"kafka broker {state} at {status.bootstrap_servers}; data in {settings.kafka_data_dir}; log {status.log_path}")
@@ -44,11 +47,21 @@ def _kafka(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _produce(args: argparse.Namespace, settings: Settings) -> int:
+    from kafka.errors import NoBrokersAvailable
+
     from producer.producer import produce
 
-    summary = produce(
-        settings.kafka_bootstrap_servers, Path(args.source), rate=args.rate, limit=args.limit, live=args.live
-    )
+    try:
+        summary = produce(
+            settings.kafka_bootstrap_servers, Path(args.source), rate=args.rate, limit=args.limit, live=args.live
+        )
+    except NoBrokersAvailable:
+        print(
+            f"netflix-lambda produce: no Kafka broker answers at {settings.kafka_bootstrap_servers} "
+            "(start the local one with `netflix-lambda kafka start`)",
+            file=sys.stderr,
+        )
+        return 2
     return 0 if summary.failed == 0 else 1
 
 
@@ -103,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     produce = commands.add_parser("produce", help="replay watch events into Kafka")
     produce.add_argument("--source", default=None, help="folder of JSON-lines events or a generator's output")
-    produce.add_argument("--rate", type=float, default=5.0, help="events per second")
+    produce.add_argument("--rate", type=float, default=5.0, help="events per second, 0 for no limit")
     produce.add_argument("--limit", type=int, default=None)
     produce.add_argument("--live", action="store_true", help="stamp each event with the time it is sent")
     produce.set_defaults(handler=_produce)

@@ -29,12 +29,11 @@ from pathlib import Path
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewPartitions, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from netflix_assets.schemas import WATCH_EVENTS_PARTITIONS, WATCH_EVENTS_TOPIC
 from netflix_assets.settings import Settings, load_settings
 
-WATCH_EVENTS_TOPIC = "netflix_watch_events"
-WATCH_EVENTS_PARTITIONS = 3
 
 JVM_OPTIONS = ("-Xms128m", "-Xmx512m", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true")
 NODE_ID = 1
@@ -115,6 +114,8 @@ class LocalKafkaBroker:
         # The broker this object started, if any: it must be reaped by this process, or it would
         # linger as a zombie that still looks alive to os.kill(pid, 0).
         self._process: subprocess.Popen[bytes] | None = None
+        # Where this start's lines begin in the (appended) broker log.
+        self._log_start_offset = 0
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> LocalKafkaBroker:
@@ -132,15 +133,20 @@ class LocalKafkaBroker:
 
         Does nothing but check the topic when this data dir's broker is already running.
         """
-        pid = self._running_pid()
-        if pid is None:
+        if self._running_pid() is not None:
+            self._wait_until_ready(timeout)
+        else:
             if _port_answers(self.host, self.port):
                 raise KafkaBrokerError(
                     f"{self.connect_address} is already in use by another process; "
                     "stop it or choose another KAFKA_BOOTSTRAP_SERVERS"
                 )
             self._launch()
-        self._wait_until_ready(timeout)
+            try:
+                self._wait_until_ready(timeout)
+            except KafkaBrokerError:
+                self.stop()  # a half-started broker would keep holding the port and the data dir
+                raise
         self.ensure_topic()
 
     def stop(self, timeout: float = 30) -> None:
@@ -161,10 +167,9 @@ class LocalKafkaBroker:
         running = pid is not None and _port_answers(self.host, self.port)
         topics: dict[str, int] = {}
         if running:
-            with self._admin() as admin:
-                topics = {
-                    t["topic"]: len(t["partitions"]) for t in admin.describe_topics() if not t["is_internal"]
-                }
+            # A broker still starting accepts connections before it answers metadata requests.
+            with contextlib.suppress(KafkaError), self._admin() as admin:
+                topics = {t["topic"]: len(t["partitions"]) for t in admin.describe_topics() if not t["is_internal"]}
         return BrokerStatus(running, pid, self.bootstrap_servers, self.log_path, topics)
 
     def ensure_topic(self, name: str = WATCH_EVENTS_TOPIC, partitions: int = WATCH_EVENTS_PARTITIONS) -> None:
@@ -173,14 +178,13 @@ class LocalKafkaBroker:
         Returns once every partition has a leader, so a producer can write to it right away.
         """
         with self._admin() as admin:
-            response = admin.create_topics([NewTopic(name, partitions, replication_factor=1)], timeout_ms=30_000)
-            for _topic, error_code, *message in response.topic_errors:
-                error = for_code(error_code)
-                if error is TopicAlreadyExistsError:
-                    if self._partition_count(admin, name) < partitions:
-                        admin.create_partitions({name: NewPartitions(partitions)}, timeout_ms=30_000)
-                elif error_code:
-                    raise KafkaBrokerError(f"cannot create topic {name}: {error.__name__} {' '.join(message)}")
+            existing = self._partition_count(admin, name)
+            if existing == 0:
+                # Another client may create it between the two calls; that is just as good.
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    admin.create_topics([NewTopic(name, partitions, replication_factor=1)], timeout_ms=30_000)
+            elif existing < partitions:
+                admin.create_partitions({name: NewPartitions(partitions)}, timeout_ms=30_000)
             deadline = time.monotonic() + 30
             while self._partition_count(admin, name, with_leader=True) < partitions:
                 if time.monotonic() > deadline:
@@ -216,8 +220,8 @@ class LocalKafkaBroker:
         self.pid_path.write_text(f"{self._process.pid}\n")
 
     def _format_storage(self, jvm: list[str]) -> None:
-        command = [*jvm, "kafka.tools.StorageTool", "format", "--cluster-id", new_cluster_id(),
-                   "--config", str(self.config_path)]  # fmt: skip
+        command = [*jvm, "kafka.tools.StorageTool", "format"]
+        command += ["--cluster-id", new_cluster_id(), "--config", str(self.config_path)]
         result = subprocess.run(command, cwd=self.data_dir, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise KafkaBrokerError(f"formatting {self.storage_dir} failed:\n{result.stdout}{result.stderr}")
@@ -263,16 +267,14 @@ class LocalKafkaBroker:
     def _wait_until_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            pid = self._running_pid()
-            if pid is None:
+            if self._running_pid() is None:
                 raise KafkaBrokerError(f"the Kafka broker exited while starting; {self._log_tail()}")
             if _port_answers(self.host, self.port) and self._answers_metadata():
                 return
             if time.monotonic() > deadline:
-                self.stop()
                 raise KafkaBrokerError(
-                    f"the Kafka broker did not answer on {self.connect_address} within {timeout:.0f} s "
-                    f"and was stopped; {self._log_tail()}"
+                    f"the Kafka broker did not answer on {self.connect_address} within {timeout:.0f} s; "
+                    f"{self._log_tail()}"
                 )
             time.sleep(POLL_SECONDS)
 
@@ -335,6 +337,6 @@ class LocalKafkaBroker:
         if not self.log_path.exists():
             return f"no log at {self.log_path}"
         with open(self.log_path, "rb") as log:
-            log.seek(getattr(self, "_log_start_offset", 0))
+            log.seek(self._log_start_offset)
             lines = log.read().decode(errors="replace").splitlines()[-LOG_TAIL_LINES:]
         return f"last lines of {self.log_path}:\n" + "\n".join(lines)

@@ -18,6 +18,7 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StructType
 
+from netflix_assets.schemas import WATCH_EVENTS_PARTITIONS, WATCH_EVENTS_TOPIC
 from netflix_assets.settings import Settings, load_settings
 from netflix_assets.spark import get_spark_session
 from netflix_assets.warehouse_sql import create_table_sql
@@ -134,8 +135,8 @@ class DuckDBWarehouse(dg.ConfigurableResource):
 
 class KafkaResource(dg.ConfigurableResource):
     bootstrap_servers: str
-    topic: str = "netflix_watch_events"
-    partitions: int = 3
+    topic: str = WATCH_EVENTS_TOPIC
+    partitions: int = WATCH_EVENTS_PARTITIONS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KafkaResource:

@@ -20,6 +20,10 @@ from pyspark.sql.types import (
 
 RAW_TABLES = ("users", "movies", "watch_history", "reviews", "search_logs")
 
+# The speed layer's Kafka topic (SPEC section 7).
+WATCH_EVENTS_TOPIC = "netflix_watch_events"
+WATCH_EVENTS_PARTITIONS = 3
+
 
 def _schema(*fields: tuple[str, DataType]) -> StructType:
     return StructType([StructField(name, dtype, nullable=True) for name, dtype in fields])

@@ -13,6 +13,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { echo "setup: $*"; }
 hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 stamp_matches() { [[ -f "$1" && "$(cat "$1")" == "$2" ]]; }
+# Runs a chatty command (build backend warnings, Maven's terminal codes) with its output kept
+# aside, and shows that output only when the command fails.
+run_quietly() {
+    local log
+    log=$(mktemp)
+    if ! "$@" >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        echo "setup: failed: $*" >&2
+        exit 1
+    fi
+    rm -f "$log"
+}
 
 for tool in python3.11 java mvn; do
     command -v "$tool" >/dev/null || { echo "setup: $tool is not on PATH" >&2; exit 1; }
@@ -31,7 +44,7 @@ if stamp_matches "$pip_stamp" "$pip_inputs"; then
     say "python packages up to date"
 else
     started=$SECONDS
-    .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
+    run_quietly .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
     echo "$pip_inputs" >"$pip_stamp"
     say "installed python packages ($((SECONDS - started)) s)"
 fi
@@ -51,7 +64,7 @@ for name in spark gcp kafka; do
     # Emptied first so that jars a previous version of the pom brought in do not stay behind.
     rm -rf "$out"
     mkdir -p "$out"
-    mvn -q -B -f "$pom" dependency:copy-dependencies -DoutputDirectory="$PWD/$out"
+    run_quietly mvn -q -B -f "$pom" dependency:copy-dependencies -DoutputDirectory="$PWD/$out"
     echo "$pom_hash" >"$jar_stamp"
     count=$(find "$out" -name '*.jar' | wc -l)
     say "resolved $out: $count jars, $(du -sh "$out" | cut -f1) ($((SECONDS - started)) s)"

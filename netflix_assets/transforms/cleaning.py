@@ -30,7 +30,6 @@ MONTH = "month"
 
 # 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS[.ffffff]'; Spark's cast alone would also take '2025' or '2025-1-5'.
 DATETIME_TEXT = r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2}(\.\d{1,6})?)?$"
-NAN_TEXT = r"^\s*[Nn]a[Nn]\s*$"
 
 
 def parse_timestamp(text: Column) -> Column:
@@ -40,7 +39,7 @@ def parse_timestamp(text: Column) -> Column:
 def parse_double(text: Column) -> Column:
     # The token NaN stands for a missing number in the dataset, as in the streaming events.
     number = text.cast(DoubleType())
-    return F.when(~text.rlike(NAN_TEXT) & ~F.isnan(number), number)
+    return F.when(~F.isnan(number), number)
 
 
 def _parse(text: Column, dtype) -> Column:
@@ -60,7 +59,8 @@ def _parse(text: Column, dtype) -> Column:
 
 
 def _unparseable(text: Column, parsed: Column) -> Column:
-    present = text.isNotNull() & (F.trim(text) != "") & ~text.rlike(NAN_TEXT)
+    """A value is there but is not of its type (the missing-number token NaN is not a value)."""
+    present = ~_blank(text) & ~F.coalesce(F.isnan(text.cast(DoubleType())), F.lit(False))
     return present & parsed.isNull()
 
 
@@ -130,9 +130,10 @@ def _label(
     """Labels each row: exact duplicate, or first reject reason up to ``duplicate_key``, or kept.
 
     One window over the key does both jobs. Rows sort valid-first, then by the ``keep_first``
-    (column, descending) pairs, the rule that says which duplicate survives, then by a 64-bit
-    fingerprint of their raw text, so identical rows are neighbours and the survivor is the
-    first row. Only the raw text goes through the shuffle; typed columns are parsed after it.
+    (column, descending) pairs, the rule that says which duplicate survives, then by their raw
+    text column by column (NULL first), so identical rows are neighbours, found by a 64-bit
+    fingerprint, and the survivor is the first row. Only the raw text goes through the shuffle;
+    typed columns are parsed after it.
     """
     schema = RAW_SCHEMAS[table]
     typed = {f.name: _parse(F.col(f.name), f.dataType) for f in schema}
@@ -155,7 +156,7 @@ def _label(
             F.col(f"_order_{name}").desc_nulls_last() if descending else F.col(f"_order_{name}").asc_nulls_last()
             for name, descending in keep_first
         ],
-        F.col(FINGERPRINT),
+        *[F.col(c).asc_nulls_first() for c in (*RAW_COLUMNS[table], CORRUPT_RECORD)],
     )
     return (
         raw.withColumns({REASON: early_reason, FINGERPRINT: _row_fingerprint(table), **order_columns})

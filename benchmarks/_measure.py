@@ -1,0 +1,64 @@
+"""Wall time and peak memory of a command and all its descendants (the Spark JVM included)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    seconds: float
+    peak_rss_bytes: int
+    returncode: int
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.extend(int(child) for child in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return found
+
+
+def tree_rss_bytes(root: int) -> int:
+    """Resident memory of ``root`` and every descendant, summed."""
+    total, pending = 0, [root]
+    while pending:
+        pid = pending.pop()
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
+        except OSError:
+            continue
+        pending.extend(_children(pid))
+    return total
+
+
+def run_measured(command: list[str], env: dict[str, str], log_path: Path, interval: float = 0.2) -> Measurement:
+    """Runs ``command`` with its output in ``log_path``, sampling the process tree's memory."""
+    peak = 0
+    started = time.monotonic()
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, tree_rss_bytes(process.pid))
+                done.wait(interval)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        returncode = process.wait()
+        done.set()
+        sampler.join()
+    return Measurement(time.monotonic() - started, peak, returncode)

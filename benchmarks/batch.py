@@ -1,0 +1,103 @@
+"""Batch layer benchmark: the full backfill through Dagster + Spark against plain DuckDB SQL.
+
+Generates N watch sessions (1M by default, 10M with --ten-million) with the project's generator,
+then, on the same CSV files, times
+  1. `netflix-lambda batch` over every month with data: one Dagster run, one Spark session,
+     all assets and asset checks, the five tables written to a fresh DuckDB warehouse;
+  2. the reference: the same cleaning and five tables computed by DuckDB SQL alone
+     (tests/oracle.py, the independent computation the tests compare against).
+Each runs in its own process; peak memory is the resident memory of its whole process tree
+(Python, the Spark JVM, Python workers) sampled every 0.2 s. Prints both wall times, the ratio,
+rows per second and peak memory.
+
+    .venv/bin/python benchmarks/batch.py [--sessions N | --ten-million] [--workdir DIR] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._measure import run_measured  # noqa: E402
+from netflix_assets.datagen import generate  # noqa: E402
+from netflix_assets.settings import load_settings  # noqa: E402
+
+GIB = 1024**3
+REFERENCE = """
+import sys
+sys.path.insert(0, {root!r})
+from tests.oracle import Oracle
+with Oracle({raw!r}) as oracle:
+    for table in ("monthly_engagement", "monthly_active_users", "content_performance",
+                  "genre_performance", "cohort_retention"):
+        print(table, oracle.rows(f"SELECT count(*) FROM {{table}}")[0][0], "rows", flush=True)
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=1_000_000)
+    parser.add_argument("--ten-million", action="store_true", help="10,000,000 sessions")
+    parser.add_argument("--start", default="2024-01")
+    parser.add_argument("--end", default="2025-12")
+    parser.add_argument("--workdir", type=Path, default=None, help="kept after the run with --keep")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    sessions = 10_000_000 if args.ten_million else args.sessions
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="netflix-bench-"))
+    raw = workdir / "raw"
+
+    users, movies = max(10_000, sessions // 100), max(1_000, sessions // 5_000)
+    print(f"generating {sessions:,} sessions, {users:,} users, {movies:,} movies into {raw}", flush=True)
+    summary = generate(raw, users=users, movies=movies, sessions=sessions, start=args.start, end=args.end)
+    raw_rows = sum(summary.rows.values())
+    print(f"generated {raw_rows:,} raw rows in {summary.seconds:.1f} s", flush=True)
+
+    settings = load_settings().with_overrides(
+        raw_uri=str(raw),
+        lake_uri=str(workdir / "lake"),
+        duckdb_path=str(workdir / "warehouse.duckdb"),
+        checkpoint_uri=str(workdir / "checkpoints"),
+        dagster_home=None,
+    )
+    env = {**os.environ, **settings.to_environ()}
+    print("running the batch layer (Dagster + Spark) ...", flush=True)
+    spark = run_measured(
+        [sys.executable, "-m", "netflix_assets.cli", "batch", "--from", args.start, "--to", args.end],
+        env,
+        workdir / "batch.log",
+    )
+    if spark.returncode != 0:
+        print(f"batch failed (exit {spark.returncode}); see {workdir / 'batch.log'}")
+        return 1
+    print("running the DuckDB reference ...", flush=True)
+    reference = run_measured(
+        [sys.executable, "-c", REFERENCE.format(root=str(ROOT), raw=str(raw))], env, workdir / "reference.log"
+    )
+    if reference.returncode != 0:
+        print(f"reference failed (exit {reference.returncode}); see {workdir / 'reference.log'}")
+        return 1
+
+    ratio = spark.seconds / reference.seconds
+    print()
+    print(f"sessions                 {sessions:>14,}   (raw rows in all five files: {raw_rows:,})")
+    print(f"{'':24} {'wall s':>10} {'rows/s':>12} {'peak GiB':>10}")
+    for name, run in (("spark batch (dagster)", spark), ("duckdb reference", reference)):
+        print(f"{name:24} {run.seconds:>10.1f} {raw_rows / run.seconds:>12,.0f} {run.peak_rss_bytes / GIB:>10.2f}")
+    print(f"ratio spark / duckdb     {ratio:>10.2f}x   (target <= 4x; peak memory target < 6 GiB)")
+    if args.keep:
+        print(f"kept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

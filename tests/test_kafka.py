@@ -1,0 +1,302 @@
+"""The local Kafka broker and the watch-event producer, against a real broker (tests/kafka_fixtures.py)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+from kafka.future import Future
+
+from netflix_assets.local_kafka import KafkaBrokerError, LocalKafkaBroker, free_port
+from producer import producer as producer_module
+from producer.producer import RatePacer, event_from_row, iter_events, produce, with_send_time
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "kaggle-netflix-2025" / "streaming"
+SAMPLE_EVENTS = 4500
+
+
+def sample_lines() -> list[bytes]:
+    return [line for path in sorted(SAMPLE.glob("*.json")) for line in path.read_bytes().splitlines() if line]
+
+
+def session_times(values: list[bytes]) -> set[tuple[str, str]]:
+    events = [json.loads(value) for value in values]
+    return {(event["session_id"], event["timestamp"]) for event in events}
+
+
+def without_timestamp(event: dict[str, object]) -> str:
+    """The event but its timestamp, as JSON text: NaN compares equal that way."""
+    return json.dumps({key: value for key, value in event.items() if key != "timestamp"})
+
+
+def read_topic(broker: LocalKafkaBroker, topic: str, timeout: float = 30) -> list[ConsumerRecord]:
+    """Every record of ``topic``, from the first offset to the end offsets seen when called."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=broker.bootstrap_servers, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(partitions)
+        unread = {tp: end for tp, end in consumer.end_offsets(partitions).items() if end > 0}
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout
+        while unread:
+            assert time.monotonic() < deadline, f"read {len(records)} records of {topic} before the timeout"
+            for tp, batch in consumer.poll(timeout_ms=1000).items():
+                records.extend(batch)
+                if tp in unread and batch[-1].offset + 1 >= unread[tp]:
+                    del unread[tp]
+        return records
+    finally:
+        consumer.close()
+
+
+def test_sample_is_there() -> None:
+    assert len(sample_lines()) == SAMPLE_EVENTS
+
+
+# -- the broker ----------------------------------------------------------------------------------
+
+
+def test_status_shows_running_broker_with_event_topic(kafka_broker: LocalKafkaBroker) -> None:
+    status = kafka_broker.status()
+    assert status.running
+    assert status.pid is not None
+    assert status.bootstrap_servers == kafka_broker.bootstrap_servers
+    assert status.topics["netflix_watch_events"] == 3
+    assert status.log_path.is_file()
+
+
+def test_localhost_means_the_ipv4_loopback(tmp_path: Path) -> None:
+    broker = LocalKafkaBroker("localhost:9092", tmp_path, tmp_path)
+    assert broker.connect_address == "127.0.0.1:9092"
+
+
+def test_start_without_jars_says_to_run_setup(tmp_path: Path) -> None:
+    broker = LocalKafkaBroker(f"127.0.0.1:{free_port()}", tmp_path / "data", tmp_path / "no-jars")
+    with pytest.raises(KafkaBrokerError, match=r"scripts/setup\.sh"):
+        broker.start()
+
+
+def test_start_refuses_a_port_another_process_holds(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        broker = LocalKafkaBroker(f"127.0.0.1:{port}", tmp_path, tmp_path)
+        with pytest.raises(KafkaBrokerError, match="already in use"):
+            broker.start()
+
+
+def test_ensure_topic_creates_and_grows_partitions(kafka_broker: LocalKafkaBroker) -> None:
+    kafka_broker.ensure_topic("grown", partitions=1)
+    kafka_broker.ensure_topic("grown", partitions=3)
+    kafka_broker.ensure_topic("grown", partitions=3)
+    assert kafka_broker.status().topics["grown"] == 3
+
+
+# -- producing -----------------------------------------------------------------------------------
+
+
+def test_sample_round_trips_byte_for_byte_keyed_by_user(kafka_broker: LocalKafkaBroker) -> None:
+    kafka_broker.ensure_topic("round_trip", 3)
+    summary = produce(kafka_broker.bootstrap_servers, SAMPLE, topic="round_trip", rate=0, progress=False)
+    assert (summary.sent, summary.failed, summary.topic) == (SAMPLE_EVENTS, 0, "round_trip")
+
+    records = read_topic(kafka_broker, "round_trip")
+    assert Counter(r.value for r in records) == Counter(sample_lines())
+    assert all(r.key.decode() == json.loads(r.value)["user_id"] for r in records)
+    assert {r.partition for r in records} == {0, 1, 2}
+    partitions_of_user: dict[bytes, set[int]] = {}
+    for record in records:
+        partitions_of_user.setdefault(record.key, set()).add(record.partition)
+    assert all(len(partitions) == 1 for partitions in partitions_of_user.values())
+
+
+def test_limit_and_live_timestamps(kafka_broker: LocalKafkaBroker) -> None:
+    kafka_broker.ensure_topic("live", 3)
+    before = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    summary = produce(kafka_broker.bootstrap_servers, SAMPLE, topic="live", rate=0, limit=25, live=True, progress=False)
+    after = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert (summary.sent, summary.failed) == (25, 0)
+
+    events = [json.loads(r.value) for r in read_topic(kafka_broker, "live")]
+    assert len(events) == 25
+    assert all(before <= event["timestamp"] <= after for event in events)
+    originals = [json.loads(line) for line in sample_lines()[:25]]
+    assert sorted(map(without_timestamp, events)) == sorted(map(without_timestamp, originals))
+
+
+def test_rate_is_kept(kafka_broker: LocalKafkaBroker) -> None:
+    kafka_broker.ensure_topic("paced", 3)
+    summary = produce(kafka_broker.bootstrap_servers, SAMPLE, topic="paced", rate=1000, limit=2000, progress=False)
+    assert summary.sent == 2000
+    assert 1.8 <= summary.seconds <= 5
+
+
+def test_broker_restart_while_producing_loses_no_event(kafka_broker: LocalKafkaBroker) -> None:
+    kafka_broker.ensure_topic("restart", 3)
+    restart_errors: list[BaseException] = []
+
+    def restart_broker() -> None:
+        try:
+            time.sleep(2)
+            kafka_broker.stop()
+            time.sleep(1)
+            kafka_broker.start()
+        except BaseException as error:  # re-raised in the test thread below
+            restart_errors.append(error)
+
+    restarter = threading.Thread(target=restart_broker)
+    restarter.start()
+    summary = produce(kafka_broker.bootstrap_servers, SAMPLE, topic="restart", rate=500, progress=False)
+    restarter.join()
+    assert not restart_errors
+    assert (summary.sent, summary.failed) == (SAMPLE_EVENTS, 0)
+
+    values = [r.value for r in read_topic(kafka_broker, "restart")]
+    assert session_times(values) == session_times(sample_lines())
+
+
+def test_start_and_stop_are_idempotent(kafka_broker: LocalKafkaBroker) -> None:
+    kafka_broker.ensure_topic("survivor", 2)
+    pid = kafka_broker.status().pid
+    kafka_broker.start()
+    assert kafka_broker.status().pid == pid
+
+    kafka_broker.stop()
+    kafka_broker.stop()
+    stopped = kafka_broker.status()
+    assert (stopped.running, stopped.pid, stopped.topics) == (False, None, {})
+
+    kafka_broker.start()
+    kafka_broker.start()
+    restarted = kafka_broker.status()
+    assert restarted.running
+    assert restarted.topics["netflix_watch_events"] == 3
+    assert restarted.topics["survivor"] == 2  # the data dir outlives the process
+
+
+# -- events from a generator's CSV, pacing ------------------------------------------------------
+
+CSV_HEADER = (
+    "session_id,user_id,movie_id,watch_date,device_type,watch_duration_minutes,progress_percentage,"
+    "action,quality,location_country,is_download,user_rating\n"
+)
+
+
+def test_csv_rows_become_typed_events_in_event_time_order(tmp_path: Path) -> None:
+    (tmp_path / "watch_history.csv").write_text(
+        CSV_HEADER
+        + "s2,u2,m2,2025-01-02,Mobile,12.5,,stopped,HD,USA,True,\n"
+        + "s1,u1,m1,2025-01-01 08:30:00.123456,Desktop,,40,completed,4K,,False,4.0\n"
+    )
+    events = list(iter_events(tmp_path))
+    assert [key for key, _ in events] == ["u1", "u2"]
+    first, second = (value.decode() for _, value in events)
+    assert first == (
+        '{"session_id": "s1", "user_id": "u1", "movie_id": "m1", "watch_date": "2025-01-01 08:30:00.123456", '
+        '"device_type": "Desktop", "watch_duration_minutes": NaN, "progress_percentage": 40.0, '
+        '"action": "completed", "quality": "4K", "location_country": null, "is_download": false, '
+        '"user_rating": 4.0, "timestamp": "2025-01-01 08:30:00"}'
+    )
+    assert '"progress_percentage": NaN' in second and '"is_download": true' in second
+    assert json.loads(second)["timestamp"].startswith("2025-01-02 ")
+
+
+def test_date_only_rows_get_the_same_time_on_every_run() -> None:
+    row = {"session_id": "session_1", "user_id": "u", "movie_id": "m", "watch_date": "2025-03-04"}
+    stamps = {event_from_row(row)["timestamp"] for _ in range(3)}
+    assert len(stamps) == 1
+    assert datetime.strptime(stamps.pop(), "%Y-%m-%d %H:%M:%S").date().isoformat() == "2025-03-04"
+
+
+def test_live_stamp_keeps_nan_and_malformed_messages() -> None:
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    stamped = with_send_time(b'{"session_id": "s", "user_rating": NaN, "timestamp": "2025-12-01 00:00:00"}', now)
+    assert stamped == b'{"session_id": "s", "user_rating": NaN, "timestamp": "2026-01-02 03:04:05"}'
+    assert with_send_time(b"not json", now) == b"not json"
+
+
+def test_pacer_sleeps_in_batches_at_high_rates() -> None:
+    clock = {"now": 0.0}
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock["now"] += seconds
+
+    pacer = RatePacer(rate=10_000, clock=lambda: clock["now"], sleep=sleep)
+    for _ in range(10_000):
+        pacer.wait()
+    assert clock["now"] == pytest.approx(1.0, abs=0.01)
+    assert len(sleeps) <= 250
+
+
+# -- delivery failures, with a stand-in for KafkaProducer ----------------------------------------
+
+
+class ScriptedProducer:
+    """Answers each send() as ``outcome(attempt of this message, number of this call)`` says:
+    None delivers, an exception fails the future, KeyboardInterrupt is raised as Ctrl-C would be."""
+
+    def __init__(self, outcome):
+        self.outcome = outcome
+        self.attempts: Counter[bytes] = Counter()
+        self.delivered: list[bytes] = []
+        self.calls = 0
+
+    def send(self, topic: str, key: str | None, value: bytes) -> Future:
+        self.attempts[value] += 1
+        self.calls += 1
+        result = self.outcome(self.attempts[value], self.calls)
+        if result is KeyboardInterrupt:
+            raise KeyboardInterrupt
+        if isinstance(result, MessageSizeTooLargeError):
+            raise result  # kafka-python raises this one from send() itself
+        future = Future()
+        if result is None:
+            self.delivered.append(value)
+            return future.success(None)
+        return future.failure(result)
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+    def close(self, timeout: float | None = None) -> None:
+        pass
+
+
+def produce_with(monkeypatch: pytest.MonkeyPatch, fake: ScriptedProducer, limit: int):
+    monkeypatch.setattr(producer_module, "new_producer", lambda bootstrap_servers: fake)
+    monkeypatch.setattr(producer_module, "RETRY_PAUSE_S", 0)
+    return produce("unused:9092", SAMPLE, rate=0, limit=limit, progress=False)
+
+
+def test_events_failing_after_all_producer_retries_are_sent_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = ScriptedProducer(lambda attempt, _: KafkaConnectionError("broker away") if attempt < 3 else None)
+    summary = produce_with(monkeypatch, fake, limit=50)
+    assert (summary.sent, summary.failed) == (50, 0)
+    assert sorted(fake.delivered) == sorted(sample_lines()[:50])
+    assert set(fake.attempts.values()) == {3}
+
+
+def test_non_retriable_failures_are_counted_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = ScriptedProducer(lambda _, call: MessageSizeTooLargeError("too large") if call == 11 else None)
+    summary = produce_with(monkeypatch, fake, limit=20)
+    assert (summary.sent, summary.failed) == (19, 1)
+    assert max(fake.attempts.values()) == 1
+
+
+def test_ctrl_c_stops_reading_and_reports_the_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = ScriptedProducer(lambda _, call: KeyboardInterrupt if call == 31 else None)
+    summary = produce_with(monkeypatch, fake, limit=100)
+    assert summary.sent == 30
+    assert summary.sent + summary.failed == 31  # the event being sent when Ctrl-C came
