@@ -80,6 +80,9 @@ REQUIRED_COLUMNS = {
     "search_logs": ["search_id", "user_id"],
 }
 
+# Dates a row cannot do without: a session's month comes from its watch_date.
+REQUIRED_DATES = {"watch_history": ["watch_date"]}
+
 # A watch event on Kafka: the watch_history columns plus its event time (SPEC section 7).
 WATCH_EVENT_SCHEMA = StructType(
     [StructField(f.name, StringType() if f.name == "watch_date" else f.dataType) for f in RAW_SCHEMAS["watch_history"]]

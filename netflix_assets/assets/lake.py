@@ -2,10 +2,12 @@
 
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 
 import dagster as dg
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
 
 from netflix_assets.assets.raw import raw_key
 from netflix_assets.lake_io import replace_rejected_rows, write_months, write_table
@@ -15,6 +17,7 @@ from netflix_assets.transforms import cleaning
 from netflix_assets.transforms.cleaning import REJECT_REASONS, CleanResult
 from netflix_assets.transforms.raw import read_raw_csv
 from netflix_assets.transforms.star_schema import fact_watch_sessions as build_fact_watch_sessions
+from netflix_assets.transforms.star_schema import fact_watch_sessions_schema
 
 GROUP = "lake"
 KINDS = {"spark", "parquet"}
@@ -33,9 +36,18 @@ def months_in(window: dg.TimeWindow) -> list[date]:
     return months
 
 
+# Month-partitioned tables are read with their schema: while the months written so far hold no
+# rows, the folder has no Parquet file to take it from, and the table must read as empty.
+PARTITIONED_TABLE_SCHEMAS: dict[str, Callable[[SparkSession], StructType]] = {
+    "fact_watch_sessions": fact_watch_sessions_schema,
+}
+
+
 def read_lake_table(spark: SparkSession, lake: LakeResource, table: str) -> DataFrame:
+    schema = PARTITIONED_TABLE_SCHEMAS.get(table)
+    reader = spark.read if schema is None else spark.read.schema(schema(spark))
     try:
-        return spark.read.parquet(lake.table_path(table))
+        return reader.parquet(lake.table_path(table))
     except Exception as error:
         if "PATH_NOT_FOUND" in str(error) or "Path does not exist" in str(error):
             raise dg.Failure(

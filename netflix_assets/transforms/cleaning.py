@@ -15,7 +15,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, DateType, DoubleType, IntegerType, StringType, TimestampType
 
-from netflix_assets.schemas import PRIMARY_KEYS, RAW_COLUMNS, RAW_SCHEMAS, REQUIRED_COLUMNS
+from netflix_assets.schemas import PRIMARY_KEYS, RAW_COLUMNS, RAW_SCHEMAS, REQUIRED_COLUMNS, REQUIRED_DATES
 from netflix_assets.transforms.churn import ACTIONS
 from netflix_assets.transforms.raw import CORRUPT_RECORD
 
@@ -58,10 +58,14 @@ def _parse(text: Column, dtype) -> Column:
     return text
 
 
+def _missing(text: Column) -> Column:
+    """No value: NULL, blank, or the dataset's missing-number token NaN."""
+    return _blank(text) | F.coalesce(F.isnan(text.cast(DoubleType())), F.lit(False))
+
+
 def _unparseable(text: Column, parsed: Column) -> Column:
-    """A value is there but is not of its type (the missing-number token NaN is not a value)."""
-    present = ~_blank(text) & ~F.coalesce(F.isnan(text.cast(DoubleType())), F.lit(False))
-    return present & parsed.isNull()
+    """A value is there but is not of its type."""
+    return ~_missing(text) & parsed.isNull()
 
 
 def _any(conditions: list[Column]) -> Column:
@@ -141,7 +145,11 @@ def _label(
     values = [f.name for f in schema if f.name not in dates and not isinstance(f.dataType, StringType)]
     early_reason = (
         F.when(_any([_blank(F.col(c)) for c in REQUIRED_COLUMNS[table]]), "missing_key")
-        .when(_any([_unparseable(F.col(c), typed[c]) for c in dates]), "bad_date")
+        .when(
+            _any([_unparseable(F.col(c), typed[c]) for c in dates])
+            | _any([_missing(F.col(c)) for c in REQUIRED_DATES.get(table, [])]),
+            "bad_date",
+        )
         .when(
             _any([_unparseable(F.col(c), typed[c]) for c in values])
             | F.col(CORRUPT_RECORD).isNotNull()

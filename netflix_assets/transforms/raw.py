@@ -10,6 +10,10 @@ from netflix_assets.schemas import RAW_COLUMNS
 
 CORRUPT_RECORD = "_corrupt_record"
 
+# Files with free text, where a quoted field may hold a line break. Such a file is parsed by one
+# task; watch_history (ids, enums, numbers, dates) stays splittable across cores.
+MULTILINE_TABLES = frozenset({"users", "movies", "reviews", "search_logs"})
+
 
 class RawInputError(ValueError):
     """A raw file that cannot be read as its table at all (absent, or columns missing)."""
@@ -49,6 +53,9 @@ def read_raw_csv(spark: SparkSession, path: str, table: str) -> DataFrame:
         .option("header", True)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+        # Quotes inside a quoted field are doubled ("He said ""wow"""), as pandas and csv write them.
+        .option("escape", '"')
+        .option("multiLine", table in MULTILINE_TABLES)
         .csv(path)
     )
     return raw.select(*RAW_COLUMNS[table], CORRUPT_RECORD)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, StructField, StructType
+
+from netflix_assets.schemas import RAW_SCHEMAS
 
 from netflix_assets.transforms.churn import with_churn_flags
 
@@ -37,3 +40,13 @@ def fact_watch_sessions(sessions: DataFrame, dim_users: DataFrame, dim_movies: D
         "is_quality_downgrade",
         "month",
     )
+
+
+def fact_watch_sessions_schema(spark: SparkSession) -> StructType:
+    """The fact's schema, derived from the transform on empty inputs (no Spark job runs)."""
+
+    def empty(table: str, *extra: StructField) -> DataFrame:
+        return spark.createDataFrame([], StructType([*RAW_SCHEMAS[table].fields, *extra]))
+
+    sessions = empty("watch_history", StructField("month", DateType()))
+    return fact_watch_sessions(sessions, empty("users"), empty("movies")).schema
