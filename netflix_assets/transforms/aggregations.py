@@ -103,13 +103,20 @@ def genre_performance(facts: DataFrame, fact_reviews: DataFrame, dim_movies: Dat
 
 
 def cohort_retention(facts: DataFrame) -> DataFrame:
-    """Cohort = month of a user's first clean session, over the whole history of facts."""
-    activity = facts.select("user_id", "month").distinct()
-    cohorts = activity.groupBy("user_id").agg(F.min("month").alias("cohort_month"))
-    active = activity.join(cohorts, "user_id").withColumnRenamed("month", "activity_month")
-    sizes = cohorts.groupBy("cohort_month").agg(F.count(F.lit(1)).alias("cohort_size"))
+    """Cohort = month of a user's first clean session, over the whole history of facts.
+
+    One shuffle by user gathers each user's active months; the cohort is the first of them.
+    """
+    per_user = facts.groupBy("user_id").agg(F.collect_set("month").alias("active_months"))
+    activity = per_user.select(
+        F.array_min("active_months").alias("cohort_month"),
+        F.explode("active_months").alias("activity_month"),
+    )
+    sizes = per_user.groupBy(F.array_min("active_months").alias("cohort_month")).agg(
+        F.count(F.lit(1)).alias("cohort_size")
+    )
     return (
-        active.groupBy("cohort_month", "activity_month")
+        activity.groupBy("cohort_month", "activity_month")
         .agg(F.count(F.lit(1)).alias("active_users"))
         .join(sizes, "cohort_month")
         .select(

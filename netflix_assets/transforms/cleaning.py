@@ -166,22 +166,19 @@ def _label(
         ],
         *[F.col(c).asc_nulls_first() for c in (*RAW_COLUMNS[table], CORRUPT_RECORD)],
     )
+    # Both window functions in one projection, so Spark sorts the rows once.
     return (
         raw.withColumns({REASON: early_reason, FINGERPRINT: _row_fingerprint(table), **order_columns})
-        .withColumn(
-            EXACT_DUPLICATE, F.coalesce(F.lag(FINGERPRINT).over(by_key) == F.col(FINGERPRINT), F.lit(False))
-        )
-        .withColumn(
-            REASON,
-            F.when(F.col(REASON).isNull() & (F.row_number().over(by_key) > 1), "duplicate_key").otherwise(
-                F.col(REASON)
-            ),
+        .withColumns(
+            {"_previous_fingerprint": F.lag(FINGERPRINT).over(by_key), "_position": F.row_number().over(by_key)}
         )
         .select(
             F.struct(*RAW_COLUMNS[table], CORRUPT_RECORD).alias(RAW),
             *[typed[f.name].alias(f.name) for f in schema],
-            REASON,
-            EXACT_DUPLICATE,
+            F.when(F.col(REASON).isNull() & (F.col("_position") > 1), "duplicate_key")
+            .otherwise(F.col(REASON))
+            .alias(REASON),
+            F.coalesce(F.col("_previous_fingerprint") == F.col(FINGERPRINT), F.lit(False)).alias(EXACT_DUPLICATE),
         )
     )
 
