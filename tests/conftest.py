@@ -21,38 +21,17 @@ import dagster as dg
 import pytest
 
 from netflix_assets.settings import Settings
+from tests.oracle import COLUMNS as ORACLE_COLUMNS
 
 pytest_plugins = ["tests.kafka_fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLE_RAW = Path("/work/shared/data/kaggle-netflix-2025/raw")
+# The real Kaggle sample, in the shared folder beside the repository (as laid out for CI too).
+SAMPLE_DATA = REPO.parent / "shared" / "data" / "kaggle-netflix-2025"
+SAMPLE_RAW = SAMPLE_DATA / "raw"
 SAMPLE_TABLES = ("users", "movies", "reviews", "search_logs")
 
-HEADERS = {
-    "users": [
-        "user_id", "email", "first_name", "last_name", "age", "gender", "country", "state_province", "city",
-        "subscription_plan", "subscription_start_date", "is_active", "monthly_spend", "primary_device",
-        "household_size", "created_at",
-    ],
-    "movies": [
-        "movie_id", "title", "content_type", "genre_primary", "genre_secondary", "release_year",
-        "duration_minutes", "rating", "language", "country_of_origin", "imdb_rating", "production_budget",
-        "box_office_revenue", "number_of_seasons", "number_of_episodes", "is_netflix_original",
-        "added_to_platform", "content_warning",
-    ],
-    "watch_history": [
-        "session_id", "user_id", "movie_id", "watch_date", "device_type", "watch_duration_minutes",
-        "progress_percentage", "action", "quality", "location_country", "is_download", "user_rating",
-    ],
-    "reviews": [
-        "review_id", "user_id", "movie_id", "rating", "review_date", "device_type", "is_verified_watch",
-        "helpful_votes", "total_votes", "review_text", "sentiment", "sentiment_score",
-    ],
-    "search_logs": [
-        "search_id", "user_id", "search_query", "search_date", "results_returned", "clicked_result_position",
-        "device_type", "search_duration_seconds", "had_typo", "used_filters", "location_country",
-    ],
-}
+HEADERS = {table: list(columns) for table, columns in ORACLE_COLUMNS.items()}
 
 # ----------------------------------------------------------------------------------------------
 # Hand-written edge rows, one or more per rule. Each is (row as dict of raw text, expectation),

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from pathlib import Path
 
 import duckdb
 import pytest
 
 from netflix_assets import datagen
 from netflix_assets.datagen import COLUMNS, KEYS, QuirkRates, generate
+from tests.conftest import SAMPLE_DATA as SAMPLE
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "kaggle-netflix-2025"
 ACTIONS = ("started", "completed", "stopped", "paused")
 # The sample's ids (user_00001 .. user_10000, movie_0001 .. movie_1000) when sized like it.
 USERS, MOVIES, SESSIONS = 10_000, 1_000, 20_000

@@ -8,7 +8,6 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
@@ -19,8 +18,9 @@ from kafka.future import Future
 from netflix_assets.local_kafka import KafkaBrokerError, LocalKafkaBroker, free_port
 from producer import producer as producer_module
 from producer.producer import RatePacer, event_from_row, iter_events, produce, with_send_time
+from tests.conftest import SAMPLE_DATA
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "kaggle-netflix-2025" / "streaming"
+SAMPLE = SAMPLE_DATA / "streaming"
 SAMPLE_EVENTS = 4500
 
 
