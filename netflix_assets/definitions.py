@@ -6,6 +6,7 @@ import dagster as dg
 from netflix_assets.assets.lake import lake_assets
 from netflix_assets.assets.processed import processed_assets
 from netflix_assets.assets.raw import raw_assets, raw_checks
+from netflix_assets.assets.streaming import speed_layer_defs
 from netflix_assets.checks import batch_checks
 from netflix_assets.partitions import monthly_partitions
 from netflix_assets.resources import resources_for
@@ -29,7 +30,8 @@ def refresh_current_month(context: dg.ScheduleEvaluationContext) -> dg.RunReques
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(
+    """Both layers in one graph: the speed layer's assets depend on the batch layer's dimensions."""
+    batch_layer = dg.Definitions(
         assets=[*raw_assets, *lake_assets, *processed_assets],
         asset_checks=[*raw_checks, *batch_checks],
         jobs=[batch_job],
@@ -38,6 +40,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         # Every step of a run shares the process, hence one SparkSession (one JVM) per run.
         executor=dg.in_process_executor,
     )
+    return dg.Definitions.merge(batch_layer, speed_layer_defs)
 
 
 defs = build_definitions(load_settings())

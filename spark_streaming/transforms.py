@@ -13,7 +13,6 @@ from pyspark.sql.types import DoubleType, MapType, StringType, StructField, Stru
 from netflix_assets.schemas import WATCH_EVENT_SCHEMA
 from netflix_assets.transforms.churn import alert_level, with_churn_flags
 
-TOPIC = "netflix_watch_events"
 WINDOW_DURATION = "5 minutes"
 WATERMARK_DELAY = "10 minutes"
 UNKNOWN = "Unknown"
@@ -84,24 +83,27 @@ def _blank(column: Column) -> Column:
     return column.isNull() | (F.trim(column) == "")
 
 
-def _nan_as_null(column: Column) -> Column:
-    # allowNonNumericNumbers reads the bare token NaN as Double.NaN; the SPEC reads it as missing.
-    return F.nanvl(column, F.lit(None).cast(DoubleType()))
-
-
 def _event_field(field: StructField) -> Column:
+    """A field of the event with the bare token NaN read as NULL, as SPEC section 7 asks.
+
+    allowNonNumericNumbers reads NaN as Double.NaN in a number field; in a text field Spark keeps
+    the token's JSON text '"NaN"'. A quoted "NaN" (text 'NaN') is read as missing too.
+    """
     value = F.col(f"{_EVENT}.{field.name}")
-    return (_nan_as_null(value) if isinstance(field.dataType, DoubleType) else value).alias(field.name)
+    if isinstance(field.dataType, DoubleType):
+        value = F.nanvl(value, F.lit(None).cast(DoubleType()))
+    elif isinstance(field.dataType, StringType):
+        value = F.when(~value.isin("NaN", '"NaN"'), value)
+    return value.alias(field.name)
 
 
 def _quarantine_reason() -> Column:
-    timestamp_text = F.col("timestamp")
     return (
         F.when(~F.col(_IS_JSON_OBJECT), NOT_JSON)
         .when(_blank(F.col("session_id")), MISSING_SESSION_ID)
         .when(_blank(F.col("user_id")), MISSING_USER_ID)
         .when(_blank(F.col("movie_id")), MISSING_MOVIE_ID)
-        .when(_blank(timestamp_text), MISSING_TIMESTAMP)
+        .when(_blank(F.col("timestamp")), MISSING_TIMESTAMP)
         .when(F.col("event_time").isNull(), BAD_TIMESTAMP)
         # A field of the wrong JSON type (e.g. a word where a number belongs): Spark keeps the
         # other fields and names the record corrupt.
@@ -147,17 +149,15 @@ def valid_events(parsed: DataFrame) -> DataFrame:
     return parsed.filter(F.col("quarantine_reason").isNull()).drop("quarantine_reason")
 
 
-def quarantined_events(parsed: DataFrame) -> DataFrame:
-    return parsed.filter(F.col("quarantine_reason").isNotNull()).select(
-        "raw_value", F.col("quarantine_reason").alias("reason"), "topic", "partition", "offset", "kafka_timestamp"
-    )
-
-
 def deduplicate_events(events: DataFrame) -> DataFrame:
-    """Drops repeats of (session_id, event_time) seen within the watermark (a no-op watermark in batch)."""
-    return events.withWatermark("event_time", WATERMARK_DELAY).dropDuplicatesWithinWatermark(
-        ["session_id", "event_time"]
-    )
+    """Drops repeats of (session_id, event_time) seen within the watermark.
+
+    Spark allows dropDuplicatesWithinWatermark on streams only. Since event_time is part of the key,
+    all copies of a key share one event time, so on a batch (no late data) it equals dropDuplicates.
+    """
+    key = ["session_id", "event_time"]
+    watermarked = events.withWatermark("event_time", WATERMARK_DELAY)
+    return watermarked.dropDuplicatesWithinWatermark(key) if events.isStreaming else watermarked.dropDuplicates(key)
 
 
 def user_dimension(clean_users: DataFrame) -> DataFrame:
@@ -187,7 +187,9 @@ def enrich_events(events: DataFrame, users: DataFrame, movies: DataFrame) -> Dat
 
 
 def _percent_of_sessions(count_column: str) -> Column:
-    return F.col(count_column) / F.col("total_sessions") * 100
+    # count x 100 / total rounds once, so a whole percentage is exact: 11 of 20 is 55.0, where
+    # 11 / 20 * 100 gives 55.00000000000001.
+    return F.col(count_column) * 100 / F.col("total_sessions")
 
 
 def aggregate_engagement(events: DataFrame) -> DataFrame:

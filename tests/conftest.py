@@ -23,7 +23,7 @@ import pytest
 from netflix_assets.settings import Settings
 from tests.oracle import COLUMNS as ORACLE_COLUMNS
 
-pytest_plugins = ["tests.kafka_fixtures"]
+pytest_plugins = ["tests.kafka_fixtures", "tests.streaming_fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
 # The real Kaggle sample, in the shared folder beside the repository (as laid out for CI too).

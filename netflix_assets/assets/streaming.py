@@ -57,7 +57,10 @@ engagement_health_realtime = dg.AssetSpec(
 
 quarantined_events = dg.AssetSpec(
     QUARANTINE_KEY,
-    description="Malformed watch events kept with their reason and Kafka coordinates, written by the same transactions.",
+    description=(
+        "Malformed watch events kept with their reason and Kafka coordinates, "
+        "written in the same transactions as the real-time table."
+    ),
     deps=[TOPIC_KEY],
     group_name=GROUP,
     kinds={"spark", "duckdb"},
@@ -101,6 +104,8 @@ freshness_check_schedule = dg.ScheduleDefinition(
 
 
 class StreamConfig(dg.Config):
+    """The micro-batch interval, or ``available_now`` to process what the topic holds and end the run."""
+
     trigger_seconds: float = DEFAULT_TRIGGER_SECONDS
     available_now: bool = False
 
@@ -204,7 +209,8 @@ def engagement_stream_sensor(context: dg.SensorEvaluationContext) -> dg.RunReque
     if latest and latest[0].dagster_run.status == dg.DagsterRunStatus.FAILURE:
         waited = time.time() - (latest[0].end_time or 0)
         if waited < RESTART_BACKOFF_SECONDS:
-            return dg.SkipReason(f"run {latest[0].dagster_run.run_id} failed {waited:.0f} s ago; retrying after a back-off")
+            failed = latest[0].dagster_run.run_id
+            return dg.SkipReason(f"run {failed} failed {waited:.0f} s ago; retrying after a back-off")
     # One request per finished run: a tick evaluated twice cannot start two replacements.
     previous = latest[0].dagster_run.run_id if latest else "none"
     return dg.RunRequest(run_key=f"after-{previous}")

@@ -1,0 +1,416 @@
+"""Shared pieces of the speed-layer tests: one SparkSession, the real sample, and a reference.
+
+The reference re-implements SPEC section 7 without Spark (Python's json for parsing, DuckDB SQL
+for the windows), so a test compares the streaming code with an independent computation over
+the same messages instead of with itself. Enabled by ``pytest_plugins`` in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from pyspark.sql import DataFrame, SparkSession
+
+from netflix_assets.settings import Settings, load_settings
+from netflix_assets.spark import get_spark_session
+from netflix_assets.transforms.cleaning import clean_movies, clean_users
+from netflix_assets.transforms.raw import read_raw_csv
+from spark_streaming.transforms import GRAIN, movie_dimension, user_dimension
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "kaggle-netflix-2025"
+SAMPLE_RAW = SAMPLE / "raw"
+SAMPLE_STREAMING = SAMPLE / "streaming"
+SAMPLE_EVENTS = 4500
+# Spark's approx_count_distinct defaults to a 5% relative standard deviation; three of them.
+HLL_TOLERANCE = 0.15
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def streaming_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("speed_layer")
+    return Settings(
+        raw_uri=str(SAMPLE_RAW),
+        lake_uri=str(root / "lake"),
+        duckdb_path=str(root / "warehouse.duckdb"),
+        checkpoint_uri=str(root / "checkpoints"),
+        spark_master="local[2]",
+        jars_dir=load_settings().jars_dir,
+        spark_driver_memory="2g",
+    )
+
+
+@pytest.fixture(scope="session")
+def streaming_spark(streaming_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> SparkSession:
+    scratch = tmp_path_factory.mktemp("spark")
+    return get_spark_session(
+        streaming_settings,
+        "netflix-streaming-tests",
+        {
+            "spark.ui.showConsoleProgress": "false",
+            "spark.ui.enabled": "false",
+            # Test inputs are small: fewer shuffle partitions, fewer tasks per stage.
+            "spark.sql.shuffle.partitions": "2",
+            "spark.sql.warehouse.dir": str(scratch / "warehouse"),
+            "spark.local.dir": str(scratch / "local"),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Dimensions:
+    users: DataFrame  # user_dimension(clean users)
+    movies: DataFrame  # movie_dimension(clean movies)
+
+
+@pytest.fixture(scope="session")
+def sample_dimensions(streaming_spark: SparkSession) -> Iterator[Dimensions]:
+    """The sample's users and movies, cleaned by the batch layer's code, as the stream joins them."""
+    users = user_dimension(clean_users(read_raw_csv(streaming_spark, str(SAMPLE_RAW / "users.csv"), "users")).clean)
+    movies = movie_dimension(
+        clean_movies(read_raw_csv(streaming_spark, str(SAMPLE_RAW / "movies.csv"), "movies")).clean
+    )
+    dimensions = Dimensions(users.cache(), movies.cache())
+    yield dimensions
+    dimensions.users.unpersist()
+    dimensions.movies.unpersist()
+
+
+# --- the sample and malformed messages ----------------------------------------------------------
+
+
+def sample_messages() -> list[bytes]:
+    return [line for path in sorted(SAMPLE_STREAMING.glob("*.json")) for line in path.read_bytes().splitlines() if line]
+
+
+def event(session_id: str, timestamp: str, **fields: object) -> dict[str, object]:
+    """A valid watch event with everything set; ``fields`` override."""
+    base: dict[str, object] = {
+        "session_id": session_id,
+        "user_id": "user_00001",
+        "movie_id": "movie_0001",
+        "watch_date": timestamp[:10],
+        "device_type": "Laptop",
+        "watch_duration_minutes": 30.0,
+        "progress_percentage": 50.0,
+        "action": "started",
+        "quality": "HD",
+        "location_country": "USA",
+        "is_download": False,
+        "user_rating": math.nan,
+        "timestamp": timestamp,
+    }
+    return {**base, **fields}
+
+
+def message(fields: dict[str, object]) -> bytes:
+    # json.dumps writes a float NaN as the bare token NaN, like the dataset.
+    return json.dumps(fields).encode()
+
+
+def without(fields: dict[str, object], *names: str) -> dict[str, object]:
+    return {k: v for k, v in fields.items() if k not in names}
+
+
+def malformed_messages() -> list[tuple[bytes, str]]:
+    """(message, expected reason): at least one message of every kind of malformed input."""
+    ok = event("session_bad", "2025-12-01 10:00:00")
+    return [
+        (b"this is not json", "not_json"),
+        (b'{"session_id": "s1", "user_id": ', "not_json"),
+        (b"[1, 2, 3]", "not_json"),
+        (b'"just a string"', "not_json"),
+        (message(without(ok, "session_id")), "missing_session_id"),
+        (message({**ok, "session_id": None}), "missing_session_id"),
+        (message({**ok, "session_id": "  "}), "missing_session_id"),
+        (message({**ok, "session_id": math.nan}), "missing_session_id"),
+        (message(without(ok, "user_id")), "missing_user_id"),
+        (message({**ok, "user_id": ""}), "missing_user_id"),
+        (message(without(ok, "movie_id")), "missing_movie_id"),
+        (message({**ok, "movie_id": None}), "missing_movie_id"),
+        (message(without(ok, "timestamp")), "missing_timestamp"),
+        (message({**ok, "timestamp": ""}), "missing_timestamp"),
+        (message({**ok, "timestamp": "yesterday"}), "bad_timestamp"),
+        (message({**ok, "timestamp": "2025-13-01 10:00:00"}), "bad_timestamp"),
+        (message({**ok, "timestamp": "2025-12-01"}), "bad_timestamp"),
+        (message({**ok, "timestamp": "2025-12-01 1:2:3"}), "bad_timestamp"),
+        (message({**ok, "watch_duration_minutes": "long"}), "bad_value"),
+        (message({**ok, "is_download": "yes"}), "bad_value"),
+        (message({**ok, "watch_duration_minutes": -5.0}), "negative_duration"),
+    ]
+
+
+# --- the reference computation ------------------------------------------------------------------
+
+_EVENT_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?$")
+_DOUBLE_FIELDS = ("watch_duration_minutes", "progress_percentage", "user_rating")
+_TEXT_FIELDS = (
+    "session_id", "user_id", "movie_id", "watch_date", "device_type", "action", "quality", "location_country"
+)
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def _as_text(value: object) -> str | None:
+    """A JSON value of a text field as Spark reads it: NaN (bare or quoted) is missing."""
+    if value is None or value == "NaN" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, (dict, list, bool)) else str(value)
+
+
+def _event_time(text: str) -> datetime | None:
+    if not _EVENT_TIME.match(text):
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _as_double(value: object) -> float | None:
+    """A JSON value of a number field as Spark reads it (NaN, bare or quoted, is missing); raises
+    ValueError for a value Spark rejects."""
+    if value is None or value == "NaN":
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    return None if math.isnan(value) else float(value)
+
+
+def reference_parse(value: bytes | None) -> tuple[str | None, dict | None]:
+    """(quarantine reason, None) or (None, typed event) for one Kafka message value."""
+    try:
+        fields = json.loads(value.decode("utf-8")) if value is not None else None
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        return "not_json", None
+    for name in ("session_id", "user_id", "movie_id", "timestamp"):
+        if _blank(_as_text(fields.get(name))):
+            return f"missing_{name}", None
+    event_time = _event_time(_as_text(fields["timestamp"]))
+    if event_time is None:
+        return "bad_timestamp", None
+    try:
+        doubles = {name: _as_double(fields.get(name)) for name in _DOUBLE_FIELDS}
+    except ValueError:
+        return "bad_value", None
+    if not isinstance(fields.get("is_download"), (bool, type(None))):
+        return "bad_value", None
+    typed = {name: _as_text(fields.get(name)) for name in _TEXT_FIELDS} | doubles
+    if typed["watch_duration_minutes"] is not None and typed["watch_duration_minutes"] < 0:
+        return "negative_duration", None
+    typed["event_time"] = event_time
+    return None, typed
+
+
+def reference_dimensions() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sample's users and movies as DuckDB reads them, with the SPEC's cleaning of the used columns.
+
+    The sample's duplicate rows are exact duplicates, so DISTINCT is its whole de-duplication.
+    """
+    connection = duckdb.connect()
+    try:
+        users = connection.execute(
+            f"""
+            SELECT DISTINCT user_id, country, subscription_plan,
+                   CASE WHEN TRY_CAST(monthly_spend AS DOUBLE) >= 0 THEN TRY_CAST(monthly_spend AS DOUBLE) END
+                       AS monthly_spend
+            FROM read_csv('{SAMPLE_RAW / "users.csv"}', header = true, all_varchar = true)
+            """
+        ).df()
+        movies = connection.execute(
+            f"""
+            SELECT DISTINCT movie_id, genre_primary, content_type, is_netflix_original,
+                   CASE WHEN TRY_CAST(imdb_rating AS DOUBLE) BETWEEN 0 AND 10 THEN TRY_CAST(imdb_rating AS DOUBLE) END
+                       AS imdb_rating
+            FROM read_csv('{SAMPLE_RAW / "movies.csv"}', header = true, all_varchar = true)
+            """
+        ).df()
+    finally:
+        connection.close()
+    assert users.user_id.is_unique and movies.movie_id.is_unique
+    return users, movies
+
+
+REFERENCE_SQL = """
+WITH deduplicated AS (
+    SELECT DISTINCT ON (session_id, event_time) * FROM events
+), enriched AS (
+    SELECT e.*,
+           coalesce(u.country, 'Unknown') AS country,
+           u.monthly_spend,
+           coalesce(m.genre_primary, 'Unknown') AS genre_primary,
+           coalesce(m.content_type, 'Unknown') AS content_type,
+           coalesce(m.is_netflix_original, 'Unknown') AS is_netflix_original,
+           m.imdb_rating
+    FROM deduplicated e
+    LEFT JOIN users u USING (user_id)
+    LEFT JOIN movies m USING (movie_id)
+), counted AS (
+    SELECT time_bucket(INTERVAL 5 MINUTE, event_time) AS window_start,
+           country, genre_primary,
+           coalesce(device_type, 'Unknown') AS device_type,
+           coalesce(quality, 'Unknown') AS quality,
+           is_netflix_original, content_type,
+           count(*) AS total_sessions,
+           count(DISTINCT user_id) AS exact_unique_users,
+           sum(watch_duration_minutes) AS total_watch_minutes,
+           avg(progress_percentage) AS avg_completion_pct,
+           avg(imdb_rating) AS avg_content_quality,
+           count(*) FILTER (WHERE progress_percentage < 20) AS low_engagement_count,
+           count(*) FILTER (WHERE action = 'stopped' AND progress_percentage < 50) AS abandonment_count,
+           count(*) FILTER (WHERE quality IN ('SD', 'HD')) AS quality_downgrade_count,
+           count(*) FILTER (WHERE action = 'completed') AS completion_count,
+           sum(monthly_spend) AS revenue_impact,
+           avg(monthly_spend) AS avg_subscriber_value
+    FROM enriched
+    GROUP BY ALL
+)
+SELECT window_start, window_start + INTERVAL 5 MINUTE AS window_end, * EXCLUDE (window_start),
+       100.0 * low_engagement_count / total_sessions AS low_engagement_rate,
+       100.0 * abandonment_count / total_sessions AS abandonment_rate,
+       100.0 * completion_count / total_sessions AS completion_rate,
+       CASE WHEN 100.0 * low_engagement_count / total_sessions > 60 THEN 'HIGH'
+            WHEN 100.0 * low_engagement_count / total_sessions > 40 THEN 'MEDIUM'
+            ELSE 'LOW' END AS alert_level
+FROM counted
+"""
+
+
+def reference_engagement(events: list[dict], users: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
+    """engagement_health_realtime computed by DuckDB SQL from typed events and the two dimensions.
+
+    ``movies.is_netflix_original`` is the text 'True'/'False' (the grain's spelling).
+    """
+    columns = [*_TEXT_FIELDS, *_DOUBLE_FIELDS, "event_time"]
+    frame = pd.DataFrame(events, columns=columns).astype({name: "float64" for name in _DOUBLE_FIELDS})
+    frame["event_time"] = pd.to_datetime(frame["event_time"])
+    connection = duckdb.connect()
+    try:
+        for name, table in (("events", frame), ("users", users), ("movies", movies)):
+            connection.register(name, table)
+        return connection.execute(REFERENCE_SQL).df()
+    finally:
+        connection.close()
+
+
+def assert_matches_reference(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Every row and every column of engagement_health_realtime equals the reference (floats to 1e-9)."""
+    grain = list(GRAIN)
+    assert not actual.duplicated(grain).any(), "the grain is not unique"
+    merged = actual.merge(expected, on=grain, how="outer", suffixes=("", "_expected"), indicator=True)
+    unmatched = merged[merged["_merge"] != "both"]
+    assert unmatched.empty, f"{len(unmatched)} grain keys differ:\n{unmatched[grain + ['_merge']].head(10)}"
+    exact = [
+        "window_end",
+        "total_sessions",
+        "low_engagement_count",
+        "abandonment_count",
+        "quality_downgrade_count",
+        "completion_count",
+        "alert_level",
+    ]
+    for column in exact:
+        differs = merged[column] != merged[f"{column}_expected"]
+        shown = merged.loc[differs, grain + [column, f"{column}_expected"]]
+        assert not differs.any(), f"{column} differs:\n{shown.head()}"
+    floats = [
+        "total_watch_minutes",
+        "avg_completion_pct",
+        "avg_content_quality",
+        "low_engagement_rate",
+        "abandonment_rate",
+        "completion_rate",
+        "revenue_impact",
+        "avg_subscriber_value",
+    ]
+    for column in floats:
+        got, want = merged[column].astype("float64"), merged[f"{column}_expected"].astype("float64")
+        same = (got.isna() & want.isna()) | ((got - want).abs() <= 1e-9 * want.abs().clip(lower=1.0))
+        assert same.all(), f"{column} differs:\n{merged.loc[~same, grain + [column, column + '_expected']].head()}"
+    bound = (merged["exact_unique_users"] * HLL_TOLERANCE).clip(lower=1.0)
+    assert ((merged["unique_users"] - merged["exact_unique_users"]).abs() <= bound).all()
+    assert merged["updated_at"].notna().all()
+
+
+# --- Kafka --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TopicRecord:
+    partition: int
+    offset: int
+    timestamp: datetime  # the Kafka record timestamp, UTC
+    value: bytes | None
+
+
+def _utc(epoch_millis: int) -> datetime:
+    return datetime.fromtimestamp(epoch_millis / 1000, timezone.utc).replace(tzinfo=None)
+
+
+def read_topic(bootstrap_servers: str, topic: str, timeout: float = 60) -> list[TopicRecord]:
+    """Every record of ``topic`` up to the end offsets seen when called, read without Spark."""
+    # No seek_to_beginning(): with kafka-python 2.2 a position() after it can block forever.
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(partitions)
+        unread = {tp: end for tp, end in consumer.end_offsets(partitions).items() if end > 0}
+        ends = dict(unread)
+        records: list[TopicRecord] = []
+        deadline = time.monotonic() + timeout
+        while unread:
+            assert time.monotonic() < deadline, f"read only {len(records)} records of {topic}"
+            for tp, batch in consumer.poll(timeout_ms=1000).items():
+                records.extend(
+                    TopicRecord(r.partition, r.offset, _utc(r.timestamp), r.value) for r in batch if r.offset < ends[tp]
+                )
+                if tp in unread and batch[-1].offset + 1 >= unread[tp]:
+                    del unread[tp]
+        return records
+    finally:
+        consumer.close()
+
+
+def topic_end_offsets(bootstrap_servers: str, topic: str) -> dict[str, dict[str, int]]:
+    """End offsets in Spark's JSON form."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        return {topic: {str(tp.partition): offset for tp, offset in consumer.end_offsets(partitions).items()}}
+    finally:
+        consumer.close()
+
+
+def reference_for_records(
+    records: list[TopicRecord], users: pd.DataFrame, movies: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[tuple[int, int], str]]:
+    """(expected engagement rows, expected quarantine reason by (partition, offset))."""
+    events, reasons = [], {}
+    for record in records:
+        reason, typed = reference_parse(record.value)
+        if reason is None:
+            events.append(typed)
+        else:
+            reasons[(record.partition, record.offset)] = reason
+    return reference_engagement(events, users, movies), reasons
