@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
@@ -10,9 +10,9 @@ from netflix_assets.schemas import RAW_COLUMNS
 
 CORRUPT_RECORD = "_corrupt_record"
 
-# Files with free text, where a quoted field may hold a line break. Such a file is parsed by one
-# task; watch_history (ids, enums, numbers, dates) stays splittable across cores.
-MULTILINE_TABLES = frozenset({"users", "movies", "reviews", "search_logs"})
+# Files with free text, where a quoted field may hold a line break (watch_history has only ids,
+# enums, numbers and dates).
+FREE_TEXT_TABLES = frozenset({"users", "movies", "reviews", "search_logs"})
 
 
 class RawInputError(ValueError):
@@ -48,22 +48,27 @@ def read_raw_csv(spark: SparkSession, path: str, table: str) -> DataFrame:
     schema = StructType(
         [StructField(name, StringType()) for name in header] + [StructField(CORRUPT_RECORD, StringType())]
     )
-    raw = (
+    raw = _read_csv(spark, path, schema, multi_line=False)
+    if table in FREE_TEXT_TABLES and _has_malformed_lines(raw):
+        # Perhaps a quoted line break: only a whole-file parse (one task, so not the default)
+        # reads it as one row. Lines that are malformed anyway stay malformed.
+        raw = _read_csv(spark, path, schema, multi_line=True)
+    return raw.select(*RAW_COLUMNS[table], CORRUPT_RECORD)
+
+
+def _read_csv(spark: SparkSession, path: str, schema: StructType, multi_line: bool) -> DataFrame:
+    return (
         spark.read.schema(schema)
         .option("header", True)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
         # Quotes inside a quoted field are doubled ("He said ""wow"""), as pandas and csv write them.
         .option("escape", '"')
-        .option("multiLine", table in MULTILINE_TABLES)
+        .option("multiLine", multi_line)
         .csv(path)
     )
-    return raw.select(*RAW_COLUMNS[table], CORRUPT_RECORD)
 
 
-def raw_row_json(table: str) -> Column:
-    """The raw row as JSON text, as it is kept in ``rejected_rows``."""
-    return F.coalesce(
-        F.to_json(F.struct(*RAW_COLUMNS[table], CORRUPT_RECORD)),
-        F.lit("{}"),
-    )
+def _has_malformed_lines(raw: DataFrame) -> bool:
+    # Whole rows are fetched: a parse pruned to fewer columns does not flag malformed lines.
+    return bool(raw.filter(F.col(CORRUPT_RECORD).isNotNull()).limit(1).collect())
