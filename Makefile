@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 CLI := .venv/bin/netflix-lambda
 
-.PHONY: setup test batch dagster bench
+.PHONY: setup test batch dagster bench bench-stream
 
 setup:
 	bash scripts/setup.sh
@@ -21,3 +21,6 @@ dagster: setup
 
 bench: setup
 	$(PY) benchmarks/batch.py
+
+bench-stream: setup
+	$(PY) benchmarks/streaming.py
