@@ -29,7 +29,7 @@ class Settings:
     kafka_data_dir: str = "data/kafka"
     # Folder of Maven-resolved jars written by the setup step (Kafka connector, broker, GCS, BigQuery).
     jars_dir: str = ".jars"
-    spark_driver_memory: str = "3g"
+    spark_driver_memory: str = "2g"
     # Set: runs land in this persistent Dagster instance (and show in `dagster dev`); unset: ephemeral.
     dagster_home: str | None = None
 
