@@ -6,7 +6,7 @@ import dagster as dg
 from netflix_assets.assets.lake import lake_assets
 from netflix_assets.assets.processed import processed_assets
 from netflix_assets.assets.raw import raw_assets, raw_checks
-from netflix_assets.assets.streaming import speed_layer_defs
+from netflix_assets.assets import streaming
 from netflix_assets.checks import batch_checks
 from netflix_assets.partitions import monthly_partitions
 from netflix_assets.resources import resources_for
@@ -40,7 +40,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         # Every step of a run shares the process, hence one SparkSession (one JVM) per run.
         executor=dg.in_process_executor,
     )
-    return dg.Definitions.merge(batch_layer, speed_layer_defs)
+    return dg.Definitions.merge(batch_layer, streaming.speed_layer_defs)
 
 
 defs = build_definitions(load_settings())
