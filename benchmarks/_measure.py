@@ -21,7 +21,11 @@ class Measurement:
 
 def _children(pid: int) -> list[int]:
     found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:  # the process ended while we looked
+        return found
+    for task in tasks:
         try:
             found.extend(int(child) for child in (task / "children").read_text().split())
         except OSError:
