@@ -61,4 +61,11 @@ def get_spark_session(settings: Settings, app_name: str, extra_conf: dict[str, s
     builder = SparkSession.builder.appName(app_name).master(settings.spark_master)
     for key, value in spark_conf(settings, extra_conf).items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    # With one open file per month, Parquet shrinks its row groups to fit the heap and says so in
+    # two lines per file; that is expected here and would bury the run's own output.
+    jvm = session.sparkContext._jvm
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+        "org.apache.parquet.hadoop.MemoryManager", jvm.org.apache.logging.log4j.Level.ERROR
+    )
+    return session
