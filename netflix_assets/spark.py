@@ -25,6 +25,8 @@ def connector_jars(settings: Settings) -> list[str]:
 def spark_conf(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
     conf = {
         "spark.sql.session.timeZone": "UTC",
+        # Casts of malformed text give NULL, which the cleaning and quarantine rules turn into reasons.
+        "spark.sql.ansi.enabled": "false",
         "spark.sql.shuffle.partitions": str(DEFAULT_SHUFFLE_PARTITIONS),
         "spark.sql.adaptive.enabled": "true",
         "spark.sql.execution.arrow.pyspark.enabled": "true",

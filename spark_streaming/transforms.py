@@ -12,6 +12,8 @@ from pyspark.sql.types import DoubleType, MapType, StringType, StructField, Stru
 
 from netflix_assets.schemas import WATCH_EVENT_SCHEMA
 from netflix_assets.transforms.churn import alert_level, with_churn_flags
+from netflix_assets.transforms.cleaning import is_blank, parse_timestamp
+from netflix_assets.transforms.raw import CORRUPT_RECORD
 
 WINDOW_DURATION = "5 minutes"
 WATERMARK_DELAY = "10 minutes"
@@ -67,20 +69,12 @@ REALTIME_COLUMNS = (
 USER_ATTRIBUTES = ("country", "subscription_plan", "monthly_spend")
 MOVIE_ATTRIBUTES = ("genre_primary", "content_type", "is_netflix_original", "imdb_rating")
 
-_CORRUPT_RECORD = "_corrupt_record"
 _EVENT = "_event"
 _IS_JSON_OBJECT = "_is_json_object"
-# The event time as SPEC section 7 writes it, optionally with a fraction of a second. Checked
-# before casting because Spark's cast alone would also accept '2025' or '2025-12-01'.
-_EVENT_TIME_TEXT = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
 
 
 def _with_corrupt_record(schema: StructType) -> StructType:
-    return StructType([*schema.fields, StructField(_CORRUPT_RECORD, StringType())])
-
-
-def _blank(column: Column) -> Column:
-    return column.isNull() | (F.trim(column) == "")
+    return StructType([*schema.fields, StructField(CORRUPT_RECORD, StringType())])
 
 
 def _event_field(field: StructField) -> Column:
@@ -100,14 +94,14 @@ def _event_field(field: StructField) -> Column:
 def _quarantine_reason() -> Column:
     return (
         F.when(~F.col(_IS_JSON_OBJECT), NOT_JSON)
-        .when(_blank(F.col("session_id")), MISSING_SESSION_ID)
-        .when(_blank(F.col("user_id")), MISSING_USER_ID)
-        .when(_blank(F.col("movie_id")), MISSING_MOVIE_ID)
-        .when(_blank(F.col("timestamp")), MISSING_TIMESTAMP)
+        .when(is_blank(F.col("session_id")), MISSING_SESSION_ID)
+        .when(is_blank(F.col("user_id")), MISSING_USER_ID)
+        .when(is_blank(F.col("movie_id")), MISSING_MOVIE_ID)
+        .when(is_blank(F.col("timestamp")), MISSING_TIMESTAMP)
         .when(F.col("event_time").isNull(), BAD_TIMESTAMP)
         # A field of the wrong JSON type (e.g. a word where a number belongs): Spark keeps the
         # other fields and names the record corrupt.
-        .when(F.col(f"{_EVENT}.{_CORRUPT_RECORD}").isNotNull(), BAD_VALUE)
+        .when(F.col(f"{_EVENT}.{CORRUPT_RECORD}").isNotNull(), BAD_VALUE)
         .when(F.col("watch_duration_minutes") < 0, NEGATIVE_DURATION)
     )
 
@@ -120,7 +114,7 @@ def parse_watch_events(kafka_records: DataFrame) -> DataFrame:
     ``event_time`` and ``quarantine_reason`` (NULL for a valid event).
     """
     text = F.col("value").cast(StringType())
-    options = {"mode": "PERMISSIVE", "allowNonNumericNumbers": "true", "columnNameOfCorruptRecord": _CORRUPT_RECORD}
+    options = {"mode": "PERMISSIVE", "allowNonNumericNumbers": "true", "columnNameOfCorruptRecord": CORRUPT_RECORD}
     decoded = kafka_records.select(
         text.alias("raw_value"),
         "topic",
@@ -137,7 +131,7 @@ def parse_watch_events(kafka_records: DataFrame) -> DataFrame:
         _EVENT,
         *[_event_field(field) for field in WATCH_EVENT_SCHEMA.fields],
     )
-    event_time = F.when(F.col("timestamp").rlike(_EVENT_TIME_TEXT), F.expr("try_cast(`timestamp` AS TIMESTAMP)"))
+    event_time = parse_timestamp(F.col("timestamp"), time_required=True)
     return (
         typed.withColumn("event_time", event_time)
         .withColumn("quarantine_reason", _quarantine_reason())

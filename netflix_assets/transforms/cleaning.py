@@ -29,11 +29,15 @@ FINGERPRINT = "_fingerprint"
 MONTH = "month"
 
 # 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS[.ffffff]'; Spark's cast alone would also take '2025' or '2025-1-5'.
-DATETIME_TEXT = r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2}(\.\d{1,6})?)?$"
+_DATE_TEXT = r"\d{4}-\d{2}-\d{2}"
+_TIME_TEXT = r" \d{2}:\d{2}:\d{2}(\.\d{1,6})?"
+DATETIME_TEXT = rf"^{_DATE_TEXT}({_TIME_TEXT})?$"
+TIMESTAMP_TEXT = rf"^{_DATE_TEXT}{_TIME_TEXT}$"
 
 
-def parse_timestamp(text: Column) -> Column:
-    return F.when(text.rlike(DATETIME_TEXT), text.cast(TimestampType()))
+def parse_timestamp(text: Column, time_required: bool = False) -> Column:
+    """The text as a timestamp, NULL when it is not one (an impossible date such as 2024-02-30 too)."""
+    return F.when(text.rlike(TIMESTAMP_TEXT if time_required else DATETIME_TEXT), text.cast(TimestampType()))
 
 
 def parse_double(text: Column) -> Column:
@@ -60,7 +64,7 @@ def _parse(text: Column, dtype) -> Column:
 
 def _missing(text: Column) -> Column:
     """No value: NULL, blank, or the dataset's missing-number token NaN."""
-    return _blank(text) | F.coalesce(F.isnan(text.cast(DoubleType())), F.lit(False))
+    return is_blank(text) | F.coalesce(F.isnan(text.cast(DoubleType())), F.lit(False))
 
 
 def _unparseable(text: Column, parsed: Column) -> Column:
@@ -72,7 +76,8 @@ def _any(conditions: list[Column]) -> Column:
     return reduce(lambda left, right: left | right, conditions, F.lit(False))
 
 
-def _blank(column: Column) -> Column:
+def is_blank(column: Column) -> Column:
+    """NULL, empty or only spaces: a key like that is missing."""
     return column.isNull() | (F.trim(column) == "")
 
 
@@ -144,7 +149,7 @@ def _label(
     dates = [f.name for f in schema if isinstance(f.dataType, (DateType, TimestampType))]
     values = [f.name for f in schema if f.name not in dates and not isinstance(f.dataType, StringType)]
     early_reason = (
-        F.when(_any([_blank(F.col(c)) for c in REQUIRED_COLUMNS[table]]), "missing_key")
+        F.when(_any([is_blank(F.col(c)) for c in REQUIRED_COLUMNS[table]]), "missing_key")
         .when(
             _any([_unparseable(F.col(c), typed[c]) for c in dates])
             | _any([_missing(F.col(c)) for c in REQUIRED_DATES.get(table, [])]),
