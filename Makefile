@@ -1,23 +1,35 @@
 # Entry points; each one sets up what it needs first (scripts/setup.sh is fast when nothing changed).
 PY := .venv/bin/python
 CLI := .venv/bin/netflix-lambda
+# The Dagster instance that `netflix-lambda batch` writes to and `dagster dev` shows.
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup test batch dagster bench bench-stream
+.PHONY: setup lint test unit batch dagster bench bench-stream
 
 setup:
-	bash scripts/setup.sh
+	@bash scripts/setup.sh
 
-test: setup
+# Ruff (lint and format) and the import contracts of pyproject.toml (the layers point one way).
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports --no-cache
+
+test: lint
 	$(PY) -m pytest
+
+# The fast tier: no JVM, no broker, no Dagster run.
+unit: setup
+	$(PY) -m pytest -m unit
 
 # Sample data (generated once into data/raw), then the whole batch layer into data/warehouse.duckdb.
 batch: setup
 	@test -f data/raw/watch_history.csv || $(CLI) generate --out data/raw
-	$(CLI) batch
+	@$(CLI) batch
 
 dagster: setup
-	DAGSTER_HOME=$${DAGSTER_HOME:-$$PWD/.dagster_home} && mkdir -p $$DAGSTER_HOME && \
-	  DAGSTER_HOME=$$DAGSTER_HOME .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1
+	@$(PY) -m netflix_cli.instance
+	.venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1
 
 bench: setup
 	$(PY) benchmarks/batch.py

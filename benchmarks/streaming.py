@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,12 +35,12 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from kafka import KafkaConsumer, TopicPartition  # noqa: E402
 
-from netflix_assets.local_kafka import WATCH_EVENTS_TOPIC, LocalKafkaBroker, free_port  # noqa: E402
-from netflix_assets.resources import DuckDBWarehouse  # noqa: E402
-from netflix_assets.settings import Settings, load_settings  # noqa: E402
+from netflix_core.settings import Settings, load_settings  # noqa: E402
+from netflix_core.warehouse.duckdb_warehouse import DuckDBWarehouse  # noqa: E402
+from netflix_devtools.local_kafka import WATCH_EVENTS_TOPIC, LocalKafkaBroker, free_port  # noqa: E402
 from producer.producer import produce  # noqa: E402
 
-SAMPLE = ROOT.parent / "shared" / "data" / "kaggle-netflix-2025"
+SAMPLE = ROOT / "sample_data" / "kaggle-netflix-2025"
 PROBE_EVENTS = 10
 CATCH_UP_TIMEOUT_S = 300
 TARGET_P95_S = 15.0
@@ -89,7 +89,7 @@ def start_stream(settings: Settings, trigger: float, log: Path) -> subprocess.Po
 
 
 def utc_epoch(naive_utc: datetime) -> float:
-    return naive_utc.replace(tzinfo=timezone.utc).timestamp()
+    return naive_utc.replace(tzinfo=UTC).timestamp()
 
 
 def committed_batches(warehouse: DuckDBWarehouse) -> list[Batch]:
@@ -99,10 +99,13 @@ def committed_batches(warehouse: DuckDBWarehouse) -> list[Batch]:
         exists = connection.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'stream_batches'"
         ).fetchall()[0][0]
-        rows = exists and connection.execute(
-            "SELECT batch_id, committed_at, input_rows, start_offsets, end_offsets "
-            "FROM netflix_streaming.stream_batches ORDER BY batch_id"
-        ).fetchall()
+        rows = (
+            exists
+            and connection.execute(
+                "SELECT batch_id, committed_at, input_rows, start_offsets, end_offsets "
+                "FROM netflix_streaming.stream_batches ORDER BY batch_id"
+            ).fetchall()
+        )
     return [
         Batch(
             batch_id,
@@ -184,8 +187,10 @@ def report(rate: float, produced: int, produce_seconds: float, batches: list[Bat
     print()
     print(f"produced    {produced:,} events in {produce_seconds:.1f} s = {produced / produce_seconds:,.0f} events/s")
     print(f"committed   {committed_rate:,.0f} events/s over {len(steady)} steady micro-batches")
-    print(f"latency     p50 {p50:.2f} s   p95 {p95:.2f} s   p99 {p99:.2f} s   max {latencies.max():.2f} s "
-          f"({len(latencies):,} measured events, Kafka timestamp -> committed_at)")
+    print(
+        f"latency     p50 {p50:.2f} s   p95 {p95:.2f} s   p99 {p99:.2f} s   max {latencies.max():.2f} s "
+        f"({len(latencies):,} measured events, Kafka timestamp -> committed_at)"
+    )
     print(f"target      {rate:,.0f} events/s with p95 <= {TARGET_P95_S:g} s: {'met' if met else 'NOT met'}")
     print()
     print("batch   events   since previous commit")
@@ -210,7 +215,7 @@ def main() -> int:
     settings = scratch_settings(workdir, f"127.0.0.1:{free_port()}")
     broker = LocalKafkaBroker(settings.kafka_bootstrap_servers, settings.kafka_data_dir, settings.jars_dir)
     broker.start()
-    warehouse = DuckDBWarehouse.from_settings(settings)
+    warehouse = DuckDBWarehouse(settings.duckdb_path)
     log = workdir / "stream.log"
     stream = start_stream(settings, args.trigger, log)
     try:

@@ -31,12 +31,9 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
-from pyspark.sql.types import BooleanType, DoubleType
 
-from netflix_assets.schemas import WATCH_EVENTS_TOPIC
-from netflix_assets.schemas import RAW_SCHEMAS
+from netflix_core.contract import BOOLEAN, DOUBLE, EVENT_TIME_FORMAT, RAW_COLUMN_TYPES, WATCH_EVENTS_TOPIC
 
-EVENT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 # Long enough to ride out a broker restart inside kafka-python; a longer outage is handled by
 # sending the failed events again.
 DELIVERY_TIMEOUT_MS = 300_000
@@ -56,8 +53,8 @@ DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
 
 Event = tuple[str | None, bytes]
-# Column name -> Spark type of watch_history.csv, which says how to type each CSV value.
-WATCH_HISTORY_TYPES = {f.name: f.dataType for f in RAW_SCHEMAS["watch_history"].fields}
+# Column name -> contract type of watch_history.csv, which says how to type each CSV value.
+WATCH_HISTORY_TYPES = dict(RAW_COLUMN_TYPES["watch_history"])
 
 
 @dataclass(frozen=True)
@@ -128,9 +125,9 @@ def event_from_row(row: dict[str, str]) -> dict[str, object]:
     event: dict[str, object] = {}
     for name, dtype in WATCH_HISTORY_TYPES.items():
         text = (row.get(name) or "").strip()
-        if isinstance(dtype, DoubleType):
+        if dtype == DOUBLE:
             event[name] = _number(text)
-        elif isinstance(dtype, BooleanType):
+        elif dtype == BOOLEAN:
             event[name] = {"true": True, "false": False}.get(text.lower(), text or None)
         else:
             event[name] = text or None

@@ -8,29 +8,27 @@ to hear about each committed micro-batch.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from netflix_assets.lake_io import path_exists
-from netflix_assets.resources import DuckDBWarehouse, KafkaResource, LakeResource
-from netflix_assets.settings import Settings, load_settings
-from netflix_assets.spark import get_spark_session
-from netflix_assets.transforms.cleaning import CleanResult, clean_movies, clean_users
-from netflix_assets.transforms.raw import read_raw_csv
-from spark_streaming.sink import (
-    BatchReport,
-    DuckDBStreamingWarehouse,
-    EngagementSink,
-    SparkCheckpoint,
-    StreamingWarehouse,
-)
-from spark_streaming.transforms import engagement_health, movie_dimension, user_dimension
+from netflix_core.contract import DEFAULT_TRIGGER_SECONDS, DIM_MOVIES, DIM_USERS, ENGAGEMENT_HEALTH_REALTIME
+from netflix_core.kafka import NO_BROKER_HINT, KafkaTopic, broker_problem
+from netflix_core.lake import LakePaths, path_exists
+from netflix_core.settings import Settings, load_settings
+from netflix_core.spark import get_spark_session
+from netflix_core.transforms.cleaning import CleanResult, clean_movies, clean_users
+from netflix_core.transforms.engagement_health import engagement_health, movie_dimension, user_dimension
+from netflix_core.transforms.quality import measure_quality
+from netflix_core.transforms.raw_files import read_raw_csv
+from netflix_core.warehouse import BatchReport, Warehouse
+from netflix_core.warehouse.duckdb_warehouse import DuckDBWarehouse
+from spark_streaming.sink import EngagementSink, SparkCheckpoint
 
-QUERY_NAME = "engagement_health_realtime"
-DEFAULT_TRIGGER_SECONDS = 10.0
+QUERY_NAME = ENGAGEMENT_HEALTH_REALTIME.name
 MAX_EVENTS_PER_BATCH = 500_000
 ROCKSDB_STATE_STORE = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
@@ -39,7 +37,18 @@ class DimensionError(RuntimeError):
     """A dimension with more than one row per key would multiply the events joined to it."""
 
 
-def kafka_watch_events(spark: SparkSession, kafka: KafkaResource) -> DataFrame:
+class BrokerUnreachableError(RuntimeError):
+    """No Kafka broker answers: the query would only wait and log connection errors."""
+
+
+def require_broker(bootstrap_servers: str) -> None:
+    """Fails in seconds, with one line, where the query would wait for minutes for a broker."""
+    problem = broker_problem(bootstrap_servers)
+    if problem:
+        raise BrokerUnreachableError(f"{problem}: {NO_BROKER_HINT}")
+
+
+def kafka_watch_events(spark: SparkSession, kafka: KafkaTopic) -> DataFrame:
     return (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
@@ -56,7 +65,7 @@ def kafka_watch_events(spark: SparkSession, kafka: KafkaResource) -> DataFrame:
 
 
 def _clean_dimension(
-    spark: SparkSession, lake: LakeResource, lake_table: str, raw_table: str, clean: Callable[[DataFrame], CleanResult]
+    spark: SparkSession, lake: LakePaths, lake_table: str, raw_table: str, clean: Callable[[DataFrame], CleanResult]
 ) -> DataFrame:
     """The batch layer's clean table from the lake, or the raw file cleaned by the same code."""
     path = lake.table_path(lake_table)
@@ -68,19 +77,20 @@ def _clean_dimension(
 def _cached_one_row_per_key(dimension: DataFrame, key: str, name: str) -> DataFrame:
     # Cached once: the stream joins it every micro-batch, and cleaning raw files is not free.
     cached = dimension.persist(StorageLevel.MEMORY_AND_DISK)
-    rows, keys = cached.count(), cached.select(key).distinct().count()
-    if rows != keys:
-        raise DimensionError(f"{name} has {rows} rows for {keys} distinct {key}: joining it would inflate counts")
+    measures = measure_quality(cached, key)
+    if not measures.keys_valid:
+        raise DimensionError(
+            f"{name} has {measures.rows} rows with {measures.duplicate_keys} duplicate and "
+            f"{measures.null_keys} missing {key}: joining it would inflate counts"
+        )
     return cached
 
 
-def load_dimensions(spark: SparkSession, lake: LakeResource) -> tuple[DataFrame, DataFrame]:
+def load_dimensions(spark: SparkSession, lake: LakePaths) -> tuple[DataFrame, DataFrame]:
     """(users, movies) for the enrichment, read once when the query starts."""
-    users = user_dimension(_clean_dimension(spark, lake, "dim_users", "users", clean_users))
-    movies = movie_dimension(_clean_dimension(spark, lake, "dim_movies", "movies", clean_movies))
-    return _cached_one_row_per_key(users, "user_id", "dim_users"), _cached_one_row_per_key(
-        movies, "movie_id", "dim_movies"
-    )
+    users = user_dimension(_clean_dimension(spark, lake, DIM_USERS, "users", clean_users))
+    movies = movie_dimension(_clean_dimension(spark, lake, DIM_MOVIES, "movies", clean_movies))
+    return _cached_one_row_per_key(users, "user_id", DIM_USERS), _cached_one_row_per_key(movies, "movie_id", DIM_MOVIES)
 
 
 def streaming_session(spark: SparkSession) -> SparkSession:
@@ -100,16 +110,16 @@ def streaming_session(spark: SparkSession) -> SparkSession:
 
 def start_stream(
     spark: SparkSession,
-    lake: LakeResource,
-    warehouse: StreamingWarehouse,
-    kafka: KafkaResource,
+    lake: LakePaths,
+    warehouse: Warehouse,
+    kafka: KafkaTopic,
     trigger_seconds: float = DEFAULT_TRIGGER_SECONDS,
     available_now: bool = False,
     on_batch: Callable[[BatchReport], None] | None = None,
 ) -> StreamingQuery:
-    """Starts the query and returns at once; the caller awaits or stops it."""
+    """Starts the query and returns at once; the caller awaits or stops it (after ``require_broker``)."""
     spark = streaming_session(spark)
-    warehouse.create_tables()
+    warehouse.create_streaming_tables()
     users, movies = load_dimensions(spark, lake)
     checkpoint_path = lake.checkpoint_path(QUERY_NAME)
     sink = EngagementSink(
@@ -145,9 +155,9 @@ def run_stream(
         raise NotImplementedError("the BigQuery streaming warehouse is not implemented; run with NETFLIX_ENV=local")
     query = start_stream(
         spark,
-        LakeResource.from_settings(settings),
-        DuckDBStreamingWarehouse(DuckDBWarehouse.from_settings(settings)),
-        KafkaResource.from_settings(settings),
+        LakePaths.from_settings(settings),
+        DuckDBWarehouse(settings.duckdb_path),
+        KafkaTopic(settings.kafka_bootstrap_servers),
         trigger_seconds,
         available_now,
         on_batch,
@@ -159,8 +169,8 @@ def run_stream(
             query.stop()
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="spark_streaming", description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The query's options, shared by ``python -m spark_streaming`` and ``netflix-lambda stream``."""
     parser.add_argument(
         "--available-now",
         action="store_true",
@@ -168,15 +178,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--trigger",
-        type=float,
+        type=positive_seconds,
         default=DEFAULT_TRIGGER_SECONDS,
         metavar="SECONDS",
         help=f"micro-batch interval (default {DEFAULT_TRIGGER_SECONDS:g})",
     )
-    args = parser.parse_args(argv)
-    if args.trigger <= 0:
-        parser.error("--trigger must be positive")
-    return args
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return seconds
 
 
 def main(
@@ -187,6 +203,11 @@ def main(
 ) -> int:
     """Runs the query of ``settings`` (the environment's by default) in this process until it stops."""
     settings = settings or load_settings()
+    try:
+        require_broker(settings.kafka_bootstrap_servers)
+    except BrokerUnreachableError as error:
+        print(f"stream: {error}", file=sys.stderr)
+        return 2
     # Spark's console progress bar would garble the one line printed per committed batch, and
     # spark-submit's INFO logging would bury it.
     spark = get_spark_session(settings, "netflix-speed-layer", {"spark.ui.showConsoleProgress": "false"})
@@ -201,5 +222,7 @@ def main(
 
 def cli(argv: Sequence[str] | None = None) -> int:
     """``python -m spark_streaming [--available-now] [--trigger SECONDS]``."""
-    args = parse_args(argv)
+    parser = argparse.ArgumentParser(prog="spark_streaming", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
     return main(available_now=args.available_now, trigger_seconds=args.trigger)

@@ -10,24 +10,23 @@ from __future__ import annotations
 
 import csv
 import io
-import random
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from netflix_assets.settings import Settings
+from netflix_core.settings import Settings
 from tests.oracle import COLUMNS as ORACLE_COLUMNS
 
 pytest_plugins = ["tests.kafka_fixtures", "tests.streaming_fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
-# The real Kaggle sample, in the shared folder beside the repository (as laid out for CI too).
-SAMPLE_DATA = REPO.parent / "shared" / "data" / "kaggle-netflix-2025"
+# The real Kaggle sample the repository carries (MIT, see its README).
+SAMPLE_DATA = REPO / "sample_data" / "kaggle-netflix-2025"
 SAMPLE_RAW = SAMPLE_DATA / "raw"
 SAMPLE_TABLES = ("users", "movies", "reviews", "search_logs")
 
@@ -40,31 +39,78 @@ HEADERS = {table: list(columns) for table, columns in ORACLE_COLUMNS.items()}
 
 _DEFAULTS = {
     "users": dict(
-        email="edge@example.org", first_name="Edge", last_name="Case", age="30.0", gender="Male", country="USA",
-        state_province="Texas", city="Austin", subscription_plan="Basic", subscription_start_date="2024-01-01",
-        is_active="True", monthly_spend="9.99", primary_device="Mobile", household_size="2.0",
+        email="edge@example.org",
+        first_name="Edge",
+        last_name="Case",
+        age="30.0",
+        gender="Male",
+        country="USA",
+        state_province="Texas",
+        city="Austin",
+        subscription_plan="Basic",
+        subscription_start_date="2024-01-01",
+        is_active="True",
+        monthly_spend="9.99",
+        primary_device="Mobile",
+        household_size="2.0",
         created_at="2024-01-01 00:00:00.000000",
     ),
     "movies": dict(
-        title="Edge Movie", content_type="Movie", genre_primary="Drama", genre_secondary="", release_year="2014",
-        duration_minutes="100.0", rating="PG", language="English", country_of_origin="USA", imdb_rating="7.0",
-        production_budget="", box_office_revenue="", number_of_seasons="", number_of_episodes="",
-        is_netflix_original="True", added_to_platform="2023-01-01", content_warning="False",
+        title="Edge Movie",
+        content_type="Movie",
+        genre_primary="Drama",
+        genre_secondary="",
+        release_year="2014",
+        duration_minutes="100.0",
+        rating="PG",
+        language="English",
+        country_of_origin="USA",
+        imdb_rating="7.0",
+        production_budget="",
+        box_office_revenue="",
+        number_of_seasons="",
+        number_of_episodes="",
+        is_netflix_original="True",
+        added_to_platform="2023-01-01",
+        content_warning="False",
     ),
     "watch_history": dict(
-        user_id="user_00001", movie_id="movie_0001", watch_date="2024-06-15", device_type="Mobile",
-        watch_duration_minutes="42.5", progress_percentage="55.0", action="completed", quality="HD",
-        location_country="USA", is_download="False", user_rating="4.0",
+        user_id="user_00001",
+        movie_id="movie_0001",
+        watch_date="2024-06-15",
+        device_type="Mobile",
+        watch_duration_minutes="42.5",
+        progress_percentage="55.0",
+        action="completed",
+        quality="HD",
+        location_country="USA",
+        is_download="False",
+        user_rating="4.0",
     ),
     "reviews": dict(
-        user_id="user_00001", movie_id="movie_0001", rating="4", review_date="2024-06-20", device_type="Mobile",
-        is_verified_watch="True", helpful_votes="1.0", total_votes="2.0", review_text="Edge, with a comma.",
-        sentiment="positive", sentiment_score="0.5",
+        user_id="user_00001",
+        movie_id="movie_0001",
+        rating="4",
+        review_date="2024-06-20",
+        device_type="Mobile",
+        is_verified_watch="True",
+        helpful_votes="1.0",
+        total_votes="2.0",
+        review_text="Edge, with a comma.",
+        sentiment="positive",
+        sentiment_score="0.5",
     ),
     "search_logs": dict(
-        user_id="user_00001", search_query="edge query", search_date="2024-06-21", results_returned="10",
-        clicked_result_position="1", device_type="Mobile", search_duration_seconds="3.5", had_typo="False",
-        used_filters="False", location_country="USA",
+        user_id="user_00001",
+        search_query="edge query",
+        search_date="2024-06-21",
+        results_returned="10",
+        clicked_result_position="1",
+        device_type="Mobile",
+        search_duration_seconds="3.5",
+        had_typo="False",
+        used_filters="False",
+        location_country="USA",
     ),
 }
 
@@ -102,8 +148,14 @@ EDGE_ROWS: dict[str, list[tuple[dict[str, str], str]]] = {
         (_u("user_90003", age="13.0", monthly_spend="0.0", household_size="1.0"), "clean"),  # bounds kept
         (_u("user_90004", age="100.0", monthly_spend="-0.01", household_size="0.0"), "clean"),  # spend, size NULL
         (
-            _u("user_90005", age="NaN", household_size="-2.0", gender="", created_at="2024-02-03",
-               subscription_start_date="2024-02-03 10:11:12"),
+            _u(
+                "user_90005",
+                age="NaN",
+                household_size="-2.0",
+                gender="",
+                created_at="2024-02-03",
+                subscription_start_date="2024-02-03 10:11:12",
+            ),
             "clean",
         ),  # NaN age -> NULL, gender -> Unknown, both date formats
         (_u("user_90006", created_at="not-a-date"), "bad_date"),
@@ -162,24 +214,61 @@ EDGE_ROWS: dict[str, list[tuple[dict[str, str], str]]] = {
         (_w("session_e14", user_id="user_99999", movie_id="movie_9999"), "unknown_user"),
         (_w("session_e15", user_id="user_90006"), "unknown_user"),  # user rejected as bad_date
         (_w("session_e16", watch_duration_minutes="-3.0", progress_percentage="101.0", movie_id="movie_9001"), "clean"),
-        (_w("session_e17", watch_duration_minutes="0.0", progress_percentage="-1.0", movie_id="movie_9002",
-            user_id="user_90005", watch_date="2025-01-10"), "clean"),
-        (_w("session_e18", progress_percentage="100.0", movie_id="movie_9003", user_id="user_90017",
-            watch_date="2025-01-11 08:00:00"), "clean"),
+        (
+            _w(
+                "session_e17",
+                watch_duration_minutes="0.0",
+                progress_percentage="-1.0",
+                movie_id="movie_9002",
+                user_id="user_90005",
+                watch_date="2025-01-10",
+            ),
+            "clean",
+        ),
+        (
+            _w(
+                "session_e18",
+                progress_percentage="100.0",
+                movie_id="movie_9003",
+                user_id="user_90017",
+                watch_date="2025-01-11 08:00:00",
+            ),
+            "clean",
+        ),
         (_w("session_e19", progress_percentage="0.0", movie_id="movie_9009", user_id="user_90012"), "clean"),
         (_w("session_e20", device_type="Smart TV"), "clean"),
         (_w("session_e20", device_type="Smart TV"), "collapsed"),
         (_w("session_e21", watch_date="2024-05-01", action="stopped"), "duplicate_key"),
         (_w("session_e21", watch_date="2024-05-02", user_id="user_99999"), "unknown_user"),  # survivor, then unknown
-        (_w("session_e22", watch_date="2025-06-30 23:59:59.999999", movie_id="movie_9011",
-            user_id="user_90014"), "clean"),
+        (
+            _w("session_e22", watch_date="2025-06-30 23:59:59.999999", movie_id="movie_9011", user_id="user_90014"),
+            "clean",
+        ),
         (_w("", watch_date="bad"), "missing_key"),
         (_w("session_e24", watch_date="bad", action="rewound"), "bad_date"),
         (_w("session_e25", watch_duration_minutes="NaN", user_rating="NaN", movie_id="movie_9005"), "unknown_movie"),
-        (_w("session_e26", watch_duration_minutes="NaN", user_rating="NaN", movie_id="movie_9004",
-            user_id="user_90013", action="paused"), "clean"),
-        (_w("session_e27", movie_id="movie_9010", user_id="user_90015", watch_date="2024-06-01 12:00:00",
-            action="started", quality="4K"), "clean"),
+        (
+            _w(
+                "session_e26",
+                watch_duration_minutes="NaN",
+                user_rating="NaN",
+                movie_id="movie_9004",
+                user_id="user_90013",
+                action="paused",
+            ),
+            "clean",
+        ),
+        (
+            _w(
+                "session_e27",
+                movie_id="movie_9010",
+                user_id="user_90015",
+                watch_date="2024-06-01 12:00:00",
+                action="started",
+                quality="4K",
+            ),
+            "clean",
+        ),
     ],
     "reviews": [
         (_r(""), "missing_key"),
@@ -245,56 +334,15 @@ def write_csv(path: Path, table: str, rows: list[dict[str, str]], header: list[s
 WATCH_SESSIONS = 20_000
 
 
-def _fallback_watch_history(path: Path, sessions: int = WATCH_SESSIONS, seed: int = 7) -> None:
-    """Sessions of the sample's users and movies over 2024-01..2025-12, with the dataset's quirks."""
-    rng = random.Random(seed)
-    start = datetime(2024, 1, 1)
-    span = (datetime(2025, 12, 31, 23, 59, 59) - start).total_seconds()
-    devices = ["Mobile", "Desktop", "Laptop", "Tablet", "Smart TV", "Gaming Console"]
-    rows = []
-    for index in range(1, sessions + 1):
-        when = start + timedelta(seconds=rng.random() * span)
-        duration = round(rng.uniform(1, 180), 1)
-        rows.append(
-            {
-                "session_id": f"session_{index:06d}",
-                "user_id": f"user_{rng.randint(1, 10_000):05d}",
-                "movie_id": f"movie_{rng.randint(1, 1_000):04d}",
-                "watch_date": when.strftime("%Y-%m-%d") if rng.random() < 0.5 else when.strftime("%Y-%m-%d %H:%M:%S.%f"),
-                "device_type": rng.choice(devices),
-                "watch_duration_minutes": "" if rng.random() < 0.05 else (f"{-duration}" if rng.random() < 0.01 else f"{duration}"),
-                "progress_percentage": "" if rng.random() < 0.05 else f"{round(rng.uniform(-5, 110), 1)}",
-                "action": rng.choice(["started", "completed", "stopped", "paused"] * 20 + ["", "rewind"]),
-                "quality": rng.choice(["SD", "HD", "4K", "Ultra HD"]),
-                "location_country": rng.choice(["USA", "Canada"]),
-                "is_download": rng.choice(["True", "False"]),
-                "user_rating": "" if rng.random() < 0.7 else f"{rng.randint(1, 5)}.0",
-            }
-        )
-        if rng.random() < 0.01:  # exact duplicate
-            rows.append(dict(rows[-1]))
-        if rng.random() < 0.005:  # same session, another date
-            again = dict(rows[-1])
-            again["watch_date"] = (when + timedelta(days=rng.randint(1, 40))).strftime("%Y-%m-%d")
-            rows.append(again)
-    rng.shuffle(rows)
-    write_csv(path, "watch_history", rows)
+def _generated_watch_history(path: Path, scratch: Path) -> None:
+    """Writes a generated watch_history.csv of the sample's users and movies at ``path``."""
+    from netflix_devtools.datagen import generate
 
-
-def _generated_watch_history(path: Path, scratch: Path) -> str:
-    """Writes watch_history.csv at ``path``; returns which generator made it."""
-    try:
-        from netflix_assets.datagen import generate  # written concurrently by another helper
-    except ImportError:
-        _fallback_watch_history(path)
-        return "tests.conftest fallback"
-    kwargs = dict(users=10_000, movies=1_000, sessions=WATCH_SESSIONS, start="2024-01", end="2025-12", seed=42)
-    try:
-        generate(scratch, progress=False, reviews=100, searches=100, **kwargs)
-    except TypeError:
-        generate(scratch, **kwargs)
+    generate(
+        scratch, users=10_000, movies=1_000, sessions=WATCH_SESSIONS, start="2024-01", end="2025-12", seed=42,
+        progress=False, reviews=100, searches=100,
+    )  # fmt: skip
     shutil.copyfile(scratch / "watch_history.csv", path)
-    return "netflix_assets.datagen"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -317,7 +365,7 @@ def make_settings(root: Path, raw: Path | None = None) -> Settings:
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory):
     """The one SparkSession (one JVM) of the whole test session."""
-    from netflix_assets.spark import get_spark_session
+    from netflix_core.spark import get_spark_session
 
     scratch = tmp_path_factory.mktemp("spark")
     return get_spark_session(
@@ -338,8 +386,7 @@ def pristine_raw_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     raw = tmp_path_factory.mktemp("pristine_raw")
     for table in SAMPLE_TABLES:
         shutil.copyfile(SAMPLE_RAW / f"{table}.csv", raw / f"{table}.csv")
-    source = _generated_watch_history(raw / "watch_history.csv", tmp_path_factory.mktemp("datagen"))
-    (raw / "GENERATOR").write_text(source)
+    _generated_watch_history(raw / "watch_history.csv", tmp_path_factory.mktemp("datagen"))
     return raw
 
 
@@ -394,7 +441,7 @@ def batch_run(spark, sample_raw_dir: Path, oracle, tmp_path_factory: pytest.Temp
     settings = make_settings(root, raw=sample_raw_dir)
     first, last = oracle.month_range()
     calls: list = []
-    original = resources_module.get_spark_session
+    original = resources_module.start_session
 
     def spy(*args, **kwargs):
         session = original(*args, **kwargs)
@@ -404,7 +451,7 @@ def batch_run(spark, sample_raw_dir: Path, oracle, tmp_path_factory: pytest.Temp
     started = time.monotonic()
     with dg.DagsterInstance.ephemeral() as instance:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(resources_module, "get_spark_session", spy)
+            patch.setattr(resources_module, "start_session", spy)
             result = run_batch_job(settings, first.isoformat(), last.isoformat(), instance)
         yield BatchRun(
             settings, result, first.isoformat(), last.isoformat(), calls, time.monotonic() - started, instance
@@ -442,21 +489,57 @@ PROCESSED_GRAIN = {
 # SPEC section 6, grain first, then the columns in the order SPEC lists them.
 PROCESSED_COLUMNS = {
     "monthly_engagement": [
-        "month", "country", "subscription_plan", "total_sessions", "monthly_active_users",
-        "total_watch_time_minutes", "avg_session_duration", "unique_content_viewed", "completion_rate",
+        "month",
+        "country",
+        "subscription_plan",
+        "total_sessions",
+        "monthly_active_users",
+        "total_watch_time_minutes",
+        "avg_session_duration",
+        "unique_content_viewed",
+        "completion_rate",
     ],
-    "monthly_active_users": ["month", "monthly_active_users", "countries", "total_sessions", "total_watch_time_minutes"],
+    "monthly_active_users": [
+        "month",
+        "monthly_active_users",
+        "countries",
+        "total_sessions",
+        "total_watch_time_minutes",
+    ],
     "content_performance": [
-        "month", "movie_id", "title", "content_type", "genre_primary", "is_netflix_original", "total_views",
-        "unique_viewers", "total_watch_time_minutes", "avg_progress_pct", "completion_rate", "review_count",
+        "month",
+        "movie_id",
+        "title",
+        "content_type",
+        "genre_primary",
+        "is_netflix_original",
+        "total_views",
+        "unique_viewers",
+        "total_watch_time_minutes",
+        "avg_progress_pct",
+        "completion_rate",
+        "review_count",
         "avg_review_rating",
     ],
     "genre_performance": [
-        "month", "genre_primary", "total_views", "unique_viewers", "unique_titles", "total_watch_time_minutes",
-        "avg_watch_duration", "completion_rate", "avg_review_rating", "watch_time_share",
+        "month",
+        "genre_primary",
+        "total_views",
+        "unique_viewers",
+        "unique_titles",
+        "total_watch_time_minutes",
+        "avg_watch_duration",
+        "completion_rate",
+        "avg_review_rating",
+        "watch_time_share",
     ],
     "cohort_retention": [
-        "cohort_month", "activity_month", "months_since_cohort", "cohort_size", "active_users", "retention_rate",
+        "cohort_month",
+        "activity_month",
+        "months_since_cohort",
+        "cohort_size",
+        "active_users",
+        "retention_rate",
     ],
 }
 MONTHLY_TABLES = ("monthly_engagement", "monthly_active_users", "content_performance", "genre_performance")

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from netflix_assets.local_kafka import LocalKafkaBroker, free_port
-from netflix_assets.settings import load_settings
+from netflix_core.settings import load_settings
+from netflix_devtools.local_kafka import LocalKafkaBroker, free_port
 
 
 @pytest.fixture(scope="session")

@@ -29,55 +29,128 @@ import duckdb
 
 COLUMNS: dict[str, list[str]] = {
     "users": [
-        "user_id", "email", "first_name", "last_name", "age", "gender", "country", "state_province", "city",
-        "subscription_plan", "subscription_start_date", "is_active", "monthly_spend", "primary_device",
-        "household_size", "created_at",
+        "user_id",
+        "email",
+        "first_name",
+        "last_name",
+        "age",
+        "gender",
+        "country",
+        "state_province",
+        "city",
+        "subscription_plan",
+        "subscription_start_date",
+        "is_active",
+        "monthly_spend",
+        "primary_device",
+        "household_size",
+        "created_at",
     ],
     "movies": [
-        "movie_id", "title", "content_type", "genre_primary", "genre_secondary", "release_year",
-        "duration_minutes", "rating", "language", "country_of_origin", "imdb_rating", "production_budget",
-        "box_office_revenue", "number_of_seasons", "number_of_episodes", "is_netflix_original",
-        "added_to_platform", "content_warning",
+        "movie_id",
+        "title",
+        "content_type",
+        "genre_primary",
+        "genre_secondary",
+        "release_year",
+        "duration_minutes",
+        "rating",
+        "language",
+        "country_of_origin",
+        "imdb_rating",
+        "production_budget",
+        "box_office_revenue",
+        "number_of_seasons",
+        "number_of_episodes",
+        "is_netflix_original",
+        "added_to_platform",
+        "content_warning",
     ],
     "watch_history": [
-        "session_id", "user_id", "movie_id", "watch_date", "device_type", "watch_duration_minutes",
-        "progress_percentage", "action", "quality", "location_country", "is_download", "user_rating",
+        "session_id",
+        "user_id",
+        "movie_id",
+        "watch_date",
+        "device_type",
+        "watch_duration_minutes",
+        "progress_percentage",
+        "action",
+        "quality",
+        "location_country",
+        "is_download",
+        "user_rating",
     ],
     "reviews": [
-        "review_id", "user_id", "movie_id", "rating", "review_date", "device_type", "is_verified_watch",
-        "helpful_votes", "total_votes", "review_text", "sentiment", "sentiment_score",
+        "review_id",
+        "user_id",
+        "movie_id",
+        "rating",
+        "review_date",
+        "device_type",
+        "is_verified_watch",
+        "helpful_votes",
+        "total_votes",
+        "review_text",
+        "sentiment",
+        "sentiment_score",
     ],
     "search_logs": [
-        "search_id", "user_id", "search_query", "search_date", "results_returned", "clicked_result_position",
-        "device_type", "search_duration_seconds", "had_typo", "used_filters", "location_country",
+        "search_id",
+        "user_id",
+        "search_query",
+        "search_date",
+        "results_returned",
+        "clicked_result_position",
+        "device_type",
+        "search_duration_seconds",
+        "had_typo",
+        "used_filters",
+        "location_country",
     ],
 }
 
 # The types SPEC section 3 gives; every other column is text.
 SPEC_TYPES: dict[str, dict[str, str]] = {
     "users": {
-        "age": "double", "subscription_start_date": "date", "is_active": "bool", "monthly_spend": "double",
-        "household_size": "double", "created_at": "timestamp",
+        "age": "double",
+        "subscription_start_date": "date",
+        "is_active": "bool",
+        "monthly_spend": "double",
+        "household_size": "double",
+        "created_at": "timestamp",
     },
     "movies": {
-        "release_year": "int", "duration_minutes": "double", "imdb_rating": "double",
-        "is_netflix_original": "bool", "added_to_platform": "date", "content_warning": "bool",
+        "release_year": "int",
+        "duration_minutes": "double",
+        "imdb_rating": "double",
+        "is_netflix_original": "bool",
+        "added_to_platform": "date",
+        "content_warning": "bool",
     },
     "watch_history": {
-        "watch_date": "timestamp", "watch_duration_minutes": "double", "progress_percentage": "double",
-        "is_download": "bool", "user_rating": "double",
+        "watch_date": "timestamp",
+        "watch_duration_minutes": "double",
+        "progress_percentage": "double",
+        "is_download": "bool",
+        "user_rating": "double",
     },
     "reviews": {"rating": "int", "review_date": "date"},
     "search_logs": {"search_date": "date"},
 }
 
 KEYS = {
-    "users": "user_id", "movies": "movie_id", "watch_history": "session_id", "reviews": "review_id",
+    "users": "user_id",
+    "movies": "movie_id",
+    "watch_history": "session_id",
+    "reviews": "review_id",
     "search_logs": "search_id",
 }
 REQUIRED = {
-    "users": ["user_id"], "movies": ["movie_id"], "watch_history": ["session_id", "user_id", "movie_id"],
-    "reviews": ["review_id", "user_id", "movie_id"], "search_logs": ["search_id", "user_id"],
+    "users": ["user_id"],
+    "movies": ["movie_id"],
+    "watch_history": ["session_id", "user_id", "movie_id"],
+    "reviews": ["review_id", "user_id", "movie_id"],
+    "search_logs": ["search_id", "user_id"],
 }
 # Which typed column orders duplicates (latest first), and further tie-breakers, before the raw text.
 KEEP_FIRST = {
@@ -174,7 +247,9 @@ class Oracle:
         bad_lines = self.rows(f"SELECT DISTINCT line, csv_line FROM rej_{table} ORDER BY line")
         for _, line in bad_lines:
             tokens = next(csv.reader(io.StringIO(line)), [])
-            values = {name: (tokens[i] if i < len(tokens) and tokens[i] != "" else None) for i, name in enumerate(header)}
+            values = {
+                name: (tokens[i] if i < len(tokens) and tokens[i] != "" else None) for i, name in enumerate(header)
+            }
             placeholders = ", ".join("?" for _ in range(len(COLUMNS[table]) + 1))
             self.con.execute(
                 f"INSERT INTO raw_{table} VALUES ({placeholders})", [values[c] for c in COLUMNS[table]] + [line]
@@ -191,11 +266,14 @@ class Oracle:
         types = SPEC_TYPES[table]
         parsed = ", ".join(f"{_PARSERS[t]}({_q(c)}) AS p_{c}" for c, t in types.items())
         missing_key = " OR ".join(f"is_blank({_q(c)})" for c in REQUIRED[table])
-        bad_date = " OR ".join(
-            f"(is_present({_q(c)}) AND {_PARSERS[t]}({_q(c)}) IS NULL)"
-            for c, t in types.items()
-            if t in ("date", "timestamp")
-        ) or "FALSE"
+        bad_date = (
+            " OR ".join(
+                f"(is_present({_q(c)}) AND {_PARSERS[t]}({_q(c)}) IS NULL)"
+                for c, t in types.items()
+                if t in ("date", "timestamp")
+            )
+            or "FALSE"
+        )
         if table == "watch_history":
             # A session's month comes from its watch_date: without one it cannot be kept.
             bad_date += " OR NOT is_present(watch_date)"
@@ -221,7 +299,7 @@ class Oracle:
         self.con.execute(
             f"""CREATE TABLE dup_{table} AS SELECT *,
                 CASE WHEN early_reason IS NOT NULL THEN early_reason
-                     WHEN row_number() OVER (PARTITION BY {key}, early_reason IS NULL ORDER BY {', '.join(order)}) > 1
+                     WHEN row_number() OVER (PARTITION BY {key}, early_reason IS NULL ORDER BY {", ".join(order)}) > 1
                      THEN 'duplicate_key' END AS dup_reason
                 FROM early_{table}"""
         )
@@ -303,9 +381,7 @@ class Oracle:
     def _clean_search_logs(self) -> None:
         self.con.execute(
             "CREATE TABLE clean_search_logs AS "
-            + self._select_clean(
-                "search_logs", {}, extra=", CAST(date_trunc('month', p_search_date) AS DATE) AS month"
-            )
+            + self._select_clean("search_logs", {}, extra=", CAST(date_trunc('month', p_search_date) AS DATE) AS month")
         )
 
     # -- star schema and netflix_processed (SPEC sections 5, 6) -----------------------------

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -22,13 +22,14 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from pyspark.sql import DataFrame, SparkSession
 
-from netflix_assets.settings import Settings, load_settings
-from netflix_assets.spark import get_spark_session
-from netflix_assets.transforms.cleaning import clean_movies, clean_users
-from netflix_assets.transforms.raw import read_raw_csv
-from spark_streaming.transforms import GRAIN, movie_dimension, user_dimension
+from netflix_core.contract import ENGAGEMENT_HEALTH_GRAIN as GRAIN
+from netflix_core.settings import Settings, load_settings
+from netflix_core.spark import get_spark_session
+from netflix_core.transforms.cleaning import clean_movies, clean_users
+from netflix_core.transforms.engagement_health import movie_dimension, user_dimension
+from netflix_core.transforms.raw_files import read_raw_csv
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "kaggle-netflix-2025"
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "kaggle-netflix-2025"
 SAMPLE_RAW = SAMPLE / "raw"
 SAMPLE_STREAMING = SAMPLE / "streaming"
 SAMPLE_EVENTS = 4500
@@ -158,7 +159,14 @@ def malformed_messages() -> list[tuple[bytes, str]]:
 _EVENT_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?$")
 _DOUBLE_FIELDS = ("watch_duration_minutes", "progress_percentage", "user_rating")
 _TEXT_FIELDS = (
-    "session_id", "user_id", "movie_id", "watch_date", "device_type", "action", "quality", "location_country"
+    "session_id",
+    "user_id",
+    "movie_id",
+    "watch_date",
+    "device_type",
+    "action",
+    "quality",
+    "location_country",
 )
 
 
@@ -363,7 +371,7 @@ class TopicRecord:
 
 
 def _utc(epoch_millis: int) -> datetime:
-    return datetime.fromtimestamp(epoch_millis / 1000, timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(epoch_millis / 1000, UTC).replace(tzinfo=None)
 
 
 def read_topic(bootstrap_servers: str, topic: str, timeout: float = 60) -> list[TopicRecord]:

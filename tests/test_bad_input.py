@@ -15,8 +15,16 @@ import pytest
 from netflix_assets.assets.lake import dim_movies, dim_users, fact_reviews, fact_searches, fact_watch_sessions
 from netflix_assets.assets.raw import raw_assets
 from netflix_assets.resources import resources_for
-from netflix_assets.transforms.raw import RawInputError, read_raw_csv
-from tests.conftest import HEADERS, SAMPLE_RAW, csv_lines, make_settings, read_lake_rows, read_rejected, raw_tuple_of_json
+from netflix_core.transforms.raw_files import RawInputError, read_raw_csv
+from tests.conftest import (
+    HEADERS,
+    SAMPLE_RAW,
+    csv_lines,
+    make_settings,
+    raw_tuple_of_json,
+    read_lake_rows,
+    read_rejected,
+)
 from tests.oracle import Oracle
 
 MONTH = "2024-06-01"
@@ -30,9 +38,18 @@ def _head(table: str, lines: int) -> str:
 
 def _session(key: str, **values: str) -> dict:
     row = dict(
-        session_id=key, user_id="user_00001", movie_id="movie_0001", watch_date="2024-06-10", device_type="Mobile",
-        watch_duration_minutes="10.0", progress_percentage="50.0", action="started", quality="HD",
-        location_country="USA", is_download="False", user_rating="",
+        session_id=key,
+        user_id="user_00001",
+        movie_id="movie_0001",
+        watch_date="2024-06-10",
+        device_type="Mobile",
+        watch_duration_minutes="10.0",
+        progress_percentage="50.0",
+        action="started",
+        quality="HD",
+        location_country="USA",
+        is_download="False",
+        user_rating="",
     )
     row.update(values)
     return row
@@ -41,13 +58,25 @@ def _session(key: str, **values: str) -> dict:
 # Lines appended to the small base files; each is (text, what must happen to it).
 BAD_LINES = {
     "users": [
-        ("user_95001,a@example.org,A,B,abc,Male,USA,Texas,Austin,Basic,2024-01-01,True,9.99,Mobile,2.0,2024-01-01", "bad_value"),
-        ("user_95002,b@example.org,A,B,30.0,Male,USA,Texas,Austin,Basic,01/02/2024,True,9.99,Mobile,2.0,2024-01-01", "bad_date"),
-        ("user_95003,c@example.org,A,B,30.0,Male,USA,Texas,Austin,Basic,2024-01-01,True,9.99,Mobile,2.0,2024-01-01 25:61:00", "bad_date"),
+        (
+            "user_95001,a@example.org,A,B,abc,Male,USA,Texas,Austin,Basic,2024-01-01,True,9.99,Mobile,2.0,2024-01-01",
+            "bad_value",
+        ),
+        (
+            "user_95002,b@example.org,A,B,30.0,Male,USA,Texas,Austin,Basic,01/02/2024,True,9.99,Mobile,2.0,2024-01-01",
+            "bad_date",
+        ),
+        (
+            "user_95003,c@example.org,A,B,30.0,Male,USA,Texas,Austin,Basic,2024-01-01,True,9.99,Mobile,2.0,2024-01-01 25:61:00",
+            "bad_date",
+        ),
         ("user_95004,d@example.org,A,B,30.0,Male,USA", "bad_value"),  # truncated line
     ],
     "movies": [
-        ("movie_9501,Extra Field,Movie,Drama,,2014,100.0,PG,English,USA,7.0,,,,,True,2023-01-01,False,surplus", "bad_value"),
+        (
+            "movie_9501,Extra Field,Movie,Drama,,2014,100.0,PG,English,USA,7.0,,,,,True,2023-01-01,False,surplus",
+            "bad_value",
+        ),
         ("movie_9502,Bad Year,Movie,Drama,,twenty,100.0,PG,English,USA,7.0,,,,,True,2023-01-01,False", "bad_value"),
         ("movie_9503,Bad Rating,Movie,Drama,,2014,100.0,PG,English,USA,high,,,,,True,2023-01-01,False", "bad_value"),
     ],
@@ -58,8 +87,14 @@ BAD_LINES = {
         (csv_lines("watch_history", [_session("session_b04", watch_date="06/15/2024")]).strip(), "bad_date"),
         ("session_b05,user_00001,movie_0001,2024-06-11,Mobile,12.0", "bad_value"),  # truncated line
         (csv_lines("watch_history", [_session("session_b06")]).strip(), "clean"),
-        (csv_lines("watch_history", [_session("session_b07", user_id="user_00002", action="completed")]).strip(), "clean"),
-        ("session_b08,user_00003,movie_0002,2024-06-12,Mobile,12.0,50.0,completed,HD,USA,False,,1,2", "bad_value"),  # too many
+        (
+            csv_lines("watch_history", [_session("session_b07", user_id="user_00002", action="completed")]).strip(),
+            "clean",
+        ),
+        (
+            "session_b08,user_00003,movie_0002,2024-06-12,Mobile,12.0,50.0,completed,HD,USA,False,,1,2",
+            "bad_value",
+        ),  # too many
     ],
     "reviews": [
         ("review_b01,user_00001,movie_0001,abc,2024-06-01,Mobile,True,1.0,2.0,Fine,positive,0.5", "bad_value"),
@@ -94,8 +129,10 @@ def _metadata(result, asset: list[str]) -> dict:
 
 
 def _failure_messages(result) -> str:
-    return "\n".join(e.step_failure_data.error.message + str(e.step_failure_data.error.cause or "")
-                     for e in result.get_step_failure_events())
+    return "\n".join(
+        e.step_failure_data.error.message + str(e.step_failure_data.error.cause or "")
+        for e in result.get_step_failure_events()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +149,11 @@ def bad_run(spark, tmp_path_factory):
         path.write_text(text + body + ("" if table == "users" else "\n"))
     settings = make_settings(root, raw=raw)
     result = dg.materialize(
-        LAKE_ASSETS, resources=resources_for(settings), partition_key=MONTH,
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        LAKE_ASSETS,
+        resources=resources_for(settings),
+        partition_key=MONTH,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
     )
     return settings, result
 
@@ -122,8 +162,16 @@ def bad_run(spark, tmp_path_factory):
 def test_count_in_equals_count_out(bad_run, spark, table):
     settings, result = bad_run
     assert result.success, _failure_messages(result)
-    asset = ["lake", {"users": "dim_users", "movies": "dim_movies", "watch_history": "fact_watch_sessions",
-                      "reviews": "fact_reviews", "search_logs": "fact_searches"}[table]]
+    asset = [
+        "lake",
+        {
+            "users": "dim_users",
+            "movies": "dim_movies",
+            "watch_history": "fact_watch_sessions",
+            "reviews": "fact_reviews",
+            "search_logs": "fact_searches",
+        }[table],
+    ]
     metadata = _metadata(result, asset)
     lines_in = _data_lines(Path(settings.raw_uri) / f"{table}.csv")
     clean = len(read_lake_rows(spark, settings, asset[1])) if Path(settings.lake_uri, asset[1]).exists() else 0
@@ -153,13 +201,20 @@ def test_each_bad_line_is_rejected_with_its_reason(bad_run, spark, table):
 
 
 def _lake_table(table: str) -> str:
-    return {"users": "dim_users", "movies": "dim_movies", "watch_history": "fact_watch_sessions",
-            "reviews": "fact_reviews"}[table]
+    return {
+        "users": "dim_users",
+        "movies": "dim_movies",
+        "watch_history": "fact_watch_sessions",
+        "reviews": "fact_reviews",
+    }[table]
 
 
 def test_malformed_lines_keep_their_text(bad_run, spark):
     settings, _ = bad_run
-    rows = {json.loads(r["raw_row"]).get("user_id"): json.loads(r["raw_row"]) for r in read_rejected(spark, settings, "users")}
+    rows = {
+        json.loads(r["raw_row"]).get("user_id"): json.loads(r["raw_row"])
+        for r in read_rejected(spark, settings, "users")
+    }
     assert rows["user_95004"]["_corrupt_record"] == "user_95004,d@example.org,A,B,30.0,Male,USA"
     sessions = {
         json.loads(r["raw_row"]).get("session_id"): json.loads(r["raw_row"])
@@ -195,8 +250,11 @@ def _rerun_sessions(bad_run, tmp_path, watch_history_text: str):
     (raw / "watch_history.csv").write_text(watch_history_text)
     rerun = make_settings(tmp_path, raw=raw)
     result = dg.materialize(
-        [fact_watch_sessions], resources=resources_for(rerun), partition_key=MONTH,
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        [fact_watch_sessions],
+        resources=resources_for(rerun),
+        partition_key=MONTH,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
     )
     return rerun, result
 
@@ -219,8 +277,11 @@ def test_header_only_watch_history_gives_empty_monthly_tables(bad_run, spark, tm
     assert result.success, _failure_messages(result)
     monthly = [a for a in processed_assets if a.partitions_def is not None]
     downstream = dg.materialize(
-        monthly, resources=resources_for(settings), partition_key=MONTH,
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        monthly,
+        resources=resources_for(settings),
+        partition_key=MONTH,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
     )
     assert downstream.success, _failure_messages(downstream)
     for table in ("monthly_engagement", "monthly_active_users", "content_performance", "genre_performance"):
@@ -247,7 +308,7 @@ def test_missing_column_is_a_clear_error(spark, tmp_path):
         rows = list(csv.reader(handle))
     drop = rows[0].index("imdb_rating")
     with (raw / "movies.csv").open("w", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows([r[:drop] + r[drop + 1:] for r in rows])
+        csv.writer(handle, lineterminator="\n").writerows([r[:drop] + r[drop + 1 :] for r in rows])
     with pytest.raises(RawInputError, match=r"movies\.csv.*imdb_rating"):
         read_raw_csv(spark, str(raw / "movies.csv"), "movies")
 
@@ -298,9 +359,20 @@ _REVIEW_HEADER = ",".join(HEADERS["reviews"]) + "\n"
 
 def _reviews_file(tmp_path: Path, texts: list[str]) -> tuple[Path, list[dict]]:
     rows = [
-        dict(review_id=f"review_q{i}", user_id="user_00001", movie_id="movie_0001", rating="4",
-             review_date="2024-06-01", device_type="Mobile", is_verified_watch="True", helpful_votes="1.0",
-             total_votes="2.0", review_text=text, sentiment="positive", sentiment_score="0.5")
+        dict(
+            review_id=f"review_q{i}",
+            user_id="user_00001",
+            movie_id="movie_0001",
+            rating="4",
+            review_date="2024-06-01",
+            device_type="Mobile",
+            is_verified_watch="True",
+            helpful_votes="1.0",
+            total_votes="2.0",
+            review_text=text,
+            sentiment="positive",
+            sentiment_score="0.5",
+        )
         for i, text in enumerate(texts)
     ]
     path = tmp_path / "reviews.csv"

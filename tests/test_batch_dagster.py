@@ -15,11 +15,11 @@ import dagster as dg
 import duckdb
 import pytest
 
-from netflix_assets.assets.lake import fact_watch_sessions
+from netflix_assets.assets.lake import DIM_USERS_CHECKS, FACT_WATCH_SESSIONS_CHECKS, fact_watch_sessions
 from netflix_assets.assets.processed import processed_assets
 from netflix_assets.checks import batch_checks
 from netflix_assets.definitions import build_definitions
-from netflix_assets.resources import DuckDBWarehouse, LakeResource, SparkResource, resources_for
+from netflix_assets.resources import DuckDBWarehouseResource, LakeResource, SparkResource, resources_for
 from tests.conftest import (
     HEADERS,
     MONTHLY_TABLES,
@@ -41,7 +41,10 @@ MONTHLY_ASSETS = [
 ]
 ALL_ASSETS = [
     *(["raw", table] for table in HEADERS),
-    ["lake", "dim_users"], ["lake", "dim_movies"], ["lake", "fact_reviews"], ["lake", "fact_searches"],
+    ["lake", "dim_users"],
+    ["lake", "dim_movies"],
+    ["lake", "fact_reviews"],
+    ["lake", "fact_searches"],
     *MONTHLY_ASSETS,
     ["netflix_processed", "cohort_retention"],
 ]
@@ -126,10 +129,11 @@ def test_backfill_is_one_run_with_one_spark_session(batch_run, spark):
     starts = Counter(e.step_key for e in result.all_events if e.event_type_value == "STEP_START")
     for path in MONTHLY_ASSETS:
         assert starts["__".join(path)] == 1, f"{path} ran {starts['__'.join(path)]} times"
-    assert {e.event_specific_data.materialization.partition for e in result.get_asset_materialization_events()
-            if e.event_specific_data.materialization.partition} == set(
-        month_keys(dg_date(batch_run.first_month), dg_date(batch_run.last_month))
-    )
+    assert {
+        e.event_specific_data.materialization.partition
+        for e in result.get_asset_materialization_events()
+        if e.event_specific_data.materialization.partition
+    } == set(month_keys(dg_date(batch_run.first_month), dg_date(batch_run.last_month)))
     # One run in the instance, and every month of every monthly asset was materialized by it.
     instance = batch_run.instance
     assert [run.run_id for run in instance.get_runs()] == [result.run_id]
@@ -175,9 +179,17 @@ def _modify_month(path: Path, month_prefix: str) -> int:
     for number in range(3):
         new = dict(zip(header, ["" for _ in header]))
         new.update(
-            session_id=f"session_new{number}", user_id="user_00042", movie_id=f"movie_000{number + 1}",
-            watch_date=f"{month_prefix}-1{number} 20:00:00", device_type="Tablet", watch_duration_minutes="30.0",
-            progress_percentage="90.0", action="completed", quality="4K", location_country="USA", is_download="False",
+            session_id=f"session_new{number}",
+            user_id="user_00042",
+            movie_id=f"movie_000{number + 1}",
+            watch_date=f"{month_prefix}-1{number} 20:00:00",
+            device_type="Tablet",
+            watch_duration_minutes="30.0",
+            progress_percentage="90.0",
+            action="completed",
+            quality="4K",
+            location_country="USA",
+            is_download="False",
         )
         out.append([new[name] for name in header])
     buffer = io.StringIO()
@@ -218,9 +230,7 @@ def test_rematerializing_a_month_replaces_exactly_that_month(batch_run, sample_r
         instance=dg.DagsterInstance.ephemeral(),
     )
     assert result.success
-    assert _materialized(result) == {
-        "/".join(path): {REPLACED_MONTH} for path in MONTHLY_ASSETS
-    }
+    assert _materialized(result) == {"/".join(path): {REPLACED_MONTH} for path in MONTHLY_ASSETS}
 
     with Oracle(raw) as oracle:
         for table in MONTHLY_TABLES:
@@ -266,7 +276,7 @@ def test_missing_column_blocks_everything_downstream_of_users(sample_raw_dir, tm
         rows = list(csv.reader(handle))
     drop = rows[0].index("email")
     with (raw / "users.csv").open("w", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows([r[:drop] + r[drop + 1:] for r in rows[:200]])
+        csv.writer(handle, lineterminator="\n").writerows([r[:drop] + r[drop + 1 :] for r in rows[:200]])
     settings = make_settings(tmp_path, raw=raw)
     job = build_definitions(settings).resolve_job_def("batch_job")
     result = job.execute_in_process(
@@ -279,7 +289,9 @@ def test_missing_column_blocks_everything_downstream_of_users(sample_raw_dir, tm
     assert users_check.metadata["missing_columns"].value == ["email"]
     materialized = set(_materialized(result))
     blocked = {
-        "lake/dim_users", "lake/fact_reviews", "lake/fact_watch_sessions",
+        "lake/dim_users",
+        "lake/fact_reviews",
+        "lake/fact_watch_sessions",
         *(f"netflix_processed/{t}" for t in PROCESSED_GRAIN),
     }
     assert not (materialized & blocked), materialized & blocked
@@ -306,43 +318,37 @@ def _resources(settings):
     return dict(
         spark=SparkResource.from_settings(settings),
         lake=LakeResource.from_settings(settings),
-        warehouse=DuckDBWarehouse.from_settings(settings),
+        warehouse=DuckDBWarehouseResource.from_settings(settings),
     )
 
 
-def test_key_check_fails_on_a_duplicated_key(batch_run, spark, tmp_path):
-    check = _check("user_id_not_null_and_unique", "lake/dim_users")
-    assert next(iter(check.check_specs)).blocking
-    shared = _resources(batch_run.settings)
-    passed = check(spark=shared["spark"], lake=shared["lake"])
+def _result(checks, frame, name: str) -> dg.AssetCheckResult:
+    return next(result for result in checks.results(checks.measure(frame)) if result.check_name == name)
+
+
+def test_key_check_fails_on_a_duplicated_key(batch_run, spark):
+    dim = spark.read.parquet(f"{batch_run.settings.lake_uri}/dim_users")
+    assert next(s for s in DIM_USERS_CHECKS.specs() if s.name == "user_id_not_null_and_unique").blocking
+    passed = _result(DIM_USERS_CHECKS, dim, "user_id_not_null_and_unique")
     assert passed.passed and passed.metadata["duplicate_keys"].value == 0
 
-    settings = make_settings(tmp_path)
-    dim = spark.read.parquet(f"{batch_run.settings.lake_uri}/dim_users")
-    broken = dim.unionByName(dim.limit(1))
-    broken.write.parquet(f"{settings.lake_uri}/dim_users")
-    resources = _resources(settings)
-    failed = check(spark=resources["spark"], lake=resources["lake"])
+    failed = _result(DIM_USERS_CHECKS, dim.unionByName(dim.limit(1)), "user_id_not_null_and_unique")
     assert not failed.passed
     assert failed.severity == dg.AssetCheckSeverity.ERROR
     assert failed.metadata["duplicate_keys"].value == 1 and failed.metadata["null_keys"].value == 0
 
 
-def resources_subset(check, resources):
-    return {key: resources[key] for key in check.required_resource_keys if key != "io_manager"}
-
-
-def test_key_check_fails_on_a_null_key(batch_run, spark, tmp_path):
+def test_key_check_fails_on_a_null_key(batch_run, spark):
     from pyspark.sql import functions as F
 
-    check = _check("session_id_not_null_and_unique", "lake/fact_watch_sessions")
-    settings = make_settings(tmp_path)
     facts = spark.read.parquet(f"{batch_run.settings.lake_uri}/fact_watch_sessions")
-    facts.limit(5).withColumn("session_id", F.lit(None).cast("string")).unionByName(facts.limit(20)).write.partitionBy(
-        "month"
-    ).parquet(f"{settings.lake_uri}/fact_watch_sessions")
-    result = check(**resources_subset(check, _resources(settings)))
+    broken = facts.limit(5).withColumn("session_id", F.lit(None).cast("string")).unionByName(facts.limit(20))
+    result = _result(FACT_WATCH_SESSIONS_CHECKS, broken, "session_id_not_null_and_unique")
     assert not result.passed and result.metadata["null_keys"].value == 5
+
+
+def resources_subset(check, resources):
+    return {key: resources[key] for key in check.required_resource_keys if key != "io_manager"}
 
 
 def test_reconciliation_check_fails_when_the_table_drifts(batch_run, tmp_path):
@@ -365,14 +371,12 @@ def test_reconciliation_check_fails_when_the_table_drifts(batch_run, tmp_path):
     assert "2024-06-01" in drifted.metadata["mismatched_months"].value
 
 
-def test_accepted_values_check_fails_on_an_unknown_plan(batch_run, spark, tmp_path):
+def test_accepted_values_check_fails_on_an_unknown_plan(batch_run, spark):
     from pyspark.sql import functions as F
 
-    check = _check("accepted_values", "lake/dim_users")
-    settings = make_settings(tmp_path)
     dim = spark.read.parquet(f"{batch_run.settings.lake_uri}/dim_users")
-    dim.limit(10).withColumn("subscription_plan", F.lit("Diamond")).write.parquet(f"{settings.lake_uri}/dim_users")
-    result = check(**resources_subset(check, _resources(settings)))
+    broken = dim.limit(10).withColumn("subscription_plan", F.lit("Diamond"))
+    result = _result(DIM_USERS_CHECKS, broken, "accepted_values")
     assert not result.passed and result.metadata["subscription_plan"].value == 10
 
 
@@ -384,16 +388,14 @@ def cli_env(tmp_path_factory):
     """A small generated dataset of two months for the CLI (the project's generator, all five files)."""
     root = tmp_path_factory.mktemp("cli")
     raw = root / "raw"
-    try:
-        from netflix_assets.datagen import generate
-    except ImportError:
-        pytest.skip("netflix_assets.datagen is not there yet")
+    from netflix_devtools.datagen import generate
+
     generate(raw, users=300, movies=80, sessions=2_000, start="2024-06", end="2024-07", seed=3, progress=False)
     return root
 
 
 def test_cli_batch_then_query(cli_env, monkeypatch, capsys, spark):
-    from netflix_assets.cli import main
+    from netflix_cli.main import main
 
     monkeypatch.setenv("NETFLIX_ENV", "local")
     monkeypatch.setenv("NETFLIX_RAW_URI", str(cli_env / "raw"))
@@ -401,13 +403,15 @@ def test_cli_batch_then_query(cli_env, monkeypatch, capsys, spark):
     monkeypatch.setenv("NETFLIX_DUCKDB_PATH", str(cli_env / "warehouse.duckdb"))
     monkeypatch.setenv("NETFLIX_CHECKPOINT_URI", str(cli_env / "checkpoints"))
     monkeypatch.setenv("SPARK_MASTER", "local[2]")
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(cli_env / "dagster_home"))
 
     assert main(["batch", "--from", "2024-06", "--to", "2024-07"]) == 0
     printed = capsys.readouterr().out
     assert "in one run" in printed and "succeeded" in printed
 
-    assert main(["query", "SELECT * FROM netflix_processed.monthly_active_users ORDER BY month", "--format", "json"]) == 0
+    assert (
+        main(["query", "SELECT * FROM netflix_processed.monthly_active_users ORDER BY month", "--format", "json"]) == 0
+    )
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
     with Oracle(cli_env / "raw") as oracle:
         expected = oracle.table("monthly_active_users", ["month"])
@@ -432,11 +436,14 @@ def test_cli_batch_then_query(cli_env, monkeypatch, capsys, spark):
 
 
 def test_cli_batch_rejects_a_bad_month(monkeypatch, capsys, tmp_path):
-    from netflix_assets.cli import main
+    from netflix_cli.main import main
 
     monkeypatch.setenv("NETFLIX_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
-    assert main(["batch", "--from", "2024-13", "--to", "2024-06"]) == 1
-    assert "2024-13" in capsys.readouterr().out
-    assert main(["batch", "--from", "2024-07", "--to", "2024-06"]) == 1
-    assert main(["query", "SELECT 1", "--format", "json"]) == 1  # no warehouse yet: a clear message
+    monkeypatch.setenv("NETFLIX_RAW_URI", str(tmp_path / "raw"))
+    assert main(["batch", "--from", "2024-13", "--to", "2024-06"]) == 2
+    assert "2024-13" in capsys.readouterr().err
+    assert main(["batch", "--from", "2024-07", "--to", "2024-06"]) == 2
+    assert main(["batch"]) == 2  # no raw files there: one line that says which and how to make them
+    assert "missing raw file(s) users.csv" in capsys.readouterr().err
+    assert main(["query", "SELECT 1", "--format", "json"]) == 2  # no warehouse yet: a clear message
     assert "no warehouse" in capsys.readouterr().err

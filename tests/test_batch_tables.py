@@ -88,6 +88,7 @@ def test_watch_time_shares_sum_to_one(warehouse):
 
 def test_monthly_tables_agree_with_each_other(warehouse):
     """Sessions per month are the same in monthly_engagement, monthly_active_users and content_performance."""
+
     def per_month(table, column):
         totals: dict = {}
         for row in warehouse[table]:

@@ -19,9 +19,9 @@ from tests.conftest import (
     HEADERS,
     LAKE_ASSET_OF,
     LAKE_TABLE_OF,
+    raw_tuple_of_json,
     read_lake_rows,
     read_rejected,
-    raw_tuple_of_json,
     text_matches,
     values_equal,
 )
@@ -71,7 +71,9 @@ def test_clean_values_equal_oracle(table, lake, oracle):
         if got is None:
             continue  # reported by test_clean_keys_equal_oracle
         for column in HEADERS[table]:
-            same = values_equal(got[column], want[column]) if column in typed else text_matches(got[column], want[column])
+            same = (
+                values_equal(got[column], want[column]) if column in typed else text_matches(got[column], want[column])
+            )
             if not same:
                 mismatches.append((key, column, got[column], want[column]))
         if "month" in want and not values_equal(got["month"], want["month"]):
@@ -105,9 +107,7 @@ def test_reason_counts_equal_oracle(table, lake, oracle):
 
 @pytest.mark.parametrize("table", TABLES)
 def test_edge_rows_meet_their_expectation(table, lake):
-    rejected = Counter(
-        (row["reason"], raw_tuple_of_json(row["raw_row"], table)) for row in lake["rejected"][table]
-    )
+    rejected = Counter((row["reason"], raw_tuple_of_json(row["raw_row"], table)) for row in lake["rejected"][table])
     rejected_raw = Counter(raw for _, raw in rejected.elements())
     failures = []
     for row, expectation in EDGE_ROWS[table]:
@@ -199,9 +199,7 @@ def test_watch_history_null_rules(lake):
     assert sessions["session_e26"]["user_rating"] is None  # NaN
     assert sessions["session_e11"]["device_type"] == "Laptop"  # same date: deterministic, smallest raw text
     assert all(s["watch_duration_minutes"] is None or s["watch_duration_minutes"] >= 0 for s in sessions.values())
-    assert all(
-        s["progress_percentage"] is None or 0 <= s["progress_percentage"] <= 100 for s in sessions.values()
-    )
+    assert all(s["progress_percentage"] is None or 0 <= s["progress_percentage"] <= 100 for s in sessions.values())
     assert {s["action"] for s in sessions.values()} <= {"started", "completed", "stopped", "paused"}
 
 
@@ -210,7 +208,8 @@ def test_fact_sessions_carry_dimension_attributes(lake):
     wrong = [
         key
         for key, s in sessions.items()
-        if (s["country"], s["subscription_plan"]) != (users[s["user_id"]]["country"], users[s["user_id"]]["subscription_plan"])
+        if (s["country"], s["subscription_plan"])
+        != (users[s["user_id"]]["country"], users[s["user_id"]]["subscription_plan"])
         or (s["genre_primary"], s["content_type"], s["is_netflix_original"])
         != tuple(movies[s["movie_id"]][c] for c in ("genre_primary", "content_type", "is_netflix_original"))
         or s["month"] != s["watch_date"].date().replace(day=1)

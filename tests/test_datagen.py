@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 
 import duckdb
 import pytest
 
-from netflix_assets import datagen
-from netflix_assets.datagen import COLUMNS, KEYS, QuirkRates, generate
+from netflix_devtools import datagen
+from netflix_devtools.datagen import COLUMNS, KEYS, QuirkRates, generate
 from tests.conftest import SAMPLE_DATA as SAMPLE
+
+pytestmark = pytest.mark.unit
 
 ACTIONS = ("started", "completed", "stopped", "paused")
 # The sample's ids (user_00001 .. user_10000, movie_0001 .. movie_1000) when sized like it.
@@ -21,8 +24,16 @@ USERS, MOVIES, SESSIONS = 10_000, 1_000, 20_000
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> datagen.GenerationSummary:
     """One run the size of the sample's users and movies, over a 6-month window."""
-    return generate(tmp_path_factory.mktemp("gen"), users=USERS, movies=MOVIES, sessions=SESSIONS,
-                    start="2025-03", end="2025-08", seed=7, progress=False)
+    return generate(
+        tmp_path_factory.mktemp("gen"),
+        users=USERS,
+        movies=MOVIES,
+        sessions=SESSIONS,
+        start="2025-03",
+        end="2025-08",
+        seed=7,
+        progress=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +41,10 @@ def db(run: datagen.GenerationSummary) -> duckdb.DuckDBPyConnection:
     """The generated files as text views (empty field = NULL), named after the tables."""
     con = duckdb.connect()
     for table in COLUMNS:
-        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_csv('{run.out_dir / table}.csv', "
-                    "header = true, all_varchar = true, quote = '\"')")
+        con.execute(
+            f"CREATE VIEW {table} AS SELECT * FROM read_csv('{run.out_dir / table}.csv', "
+            "header = true, all_varchar = true, quote = '\"')"
+        )
     return con
 
 
@@ -62,17 +75,33 @@ def test_headers_are_those_of_the_real_sample(run):
 def test_ids_are_those_of_the_real_sample(db):
     real = duckdb.connect()
     for table, key in (("users", "user_id"), ("movies", "movie_id")):
-        expected = {r[0] for r in real.execute(
-            f"SELECT DISTINCT {key} FROM read_csv('{SAMPLE}/raw/{table}.csv', all_varchar = true)").fetchall()}
+        expected = {
+            r[0]
+            for r in real.execute(
+                f"SELECT DISTINCT {key} FROM read_csv('{SAMPLE}/raw/{table}.csv', all_varchar = true)"
+            ).fetchall()
+        }
         generated = {r[0] for r in db.execute(f"SELECT DISTINCT {key} FROM {table} WHERE trim({key}) <> ''").fetchall()}
         assert generated == expected
     for table, prefix in (("watch_history", "session"), ("reviews", "review"), ("search_logs", "search")):
         key = KEYS[table]
-        assert one(db, rf"""SELECT count(*) FROM {table} WHERE trim({key}) <> ''
-                           AND NOT regexp_full_match({key}, '{prefix}_\d{{6}}')""") == 0
+        assert (
+            one(
+                db,
+                rf"""SELECT count(*) FROM {table} WHERE trim({key}) <> ''
+                           AND NOT regexp_full_match({key}, '{prefix}_\d{{6}}')""",
+            )
+            == 0
+        )
     # Unknown ids are past the last user / movie but keep the sample's form.
-    assert one(db, r"""SELECT count(*) FROM watch_history WHERE user_id IS NOT NULL
-                       AND NOT regexp_full_match(user_id, 'user_\d{5}')""") == 0
+    assert (
+        one(
+            db,
+            r"""SELECT count(*) FROM watch_history WHERE user_id IS NOT NULL
+                       AND NOT regexp_full_match(user_id, 'user_\d{5}')""",
+        )
+        == 0
+    )
 
 
 def test_ids_widen_when_the_numbers_need_it(tmp_path):
@@ -84,8 +113,13 @@ def test_ids_widen_when_the_numbers_need_it(tmp_path):
 
 def test_row_counts_are_the_distinct_ids_plus_the_quirk_copies(run, db):
     # Each file is one chunk here: distinct rows + exact duplicates + conflicting copies + keyless copies.
-    sizes = {"users": USERS, "movies": MOVIES, "watch_history": SESSIONS,
-             "reviews": round(SESSIONS * 0.15), "search_logs": round(SESSIONS * 0.25)}
+    sizes = {
+        "users": USERS,
+        "movies": MOVIES,
+        "watch_history": SESSIONS,
+        "reviews": round(SESSIONS * 0.15),
+        "search_logs": round(SESSIONS * 0.25),
+    }
     for table, n in sizes.items():
         expected = n + round(0.03 * n) + round(0.002 * n) + round(0.001 * n)
         assert run.rows[f"{table}.csv"] == expected
@@ -101,26 +135,47 @@ def test_values_are_written_like_the_sample(run, db):
     assert quoted and all("," in q for q in quoted)
     assert '"' not in text["users"] + text["movies"] + text["watch_history"] + text["search_logs"]
     checks = {
-        "users": {"age": r"-?\d+\.0", "monthly_spend": r"-?\d+\.\d{1,2}", "is_active": "True|False",
-                  "subscription_start_date": r"\d{4}-\d\d-\d\d",
-                  "created_at": r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}"},
-        "movies": {"duration_minutes": r"\d+\.0", "imdb_rating": r"-?\d+\.\d", "release_year": r"\d{4}",
-                   "production_budget": r"\d+\.0"},
-        "watch_history": {"watch_date": r"\d{4}-\d\d-\d\d( \d\d:\d\d:\d\d)?", "is_download": "True|False",
-                          "progress_percentage": r"-?\d+\.\d", "user_rating": r"[1-5]\.0"},
+        "users": {
+            "age": r"-?\d+\.0",
+            "monthly_spend": r"-?\d+\.\d{1,2}",
+            "is_active": "True|False",
+            "subscription_start_date": r"\d{4}-\d\d-\d\d",
+            "created_at": r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}",
+        },
+        "movies": {
+            "duration_minutes": r"\d+\.0",
+            "imdb_rating": r"-?\d+\.\d",
+            "release_year": r"\d{4}",
+            "production_budget": r"\d+\.0",
+        },
+        "watch_history": {
+            "watch_date": r"\d{4}-\d\d-\d\d( \d\d:\d\d:\d\d)?",
+            "is_download": "True|False",
+            "progress_percentage": r"-?\d+\.\d",
+            "user_rating": r"[1-5]\.0",
+        },
         "reviews": {"sentiment_score": r"[01]\.\d{1,3}", "total_votes": r"\d+\.0"},
         "search_logs": {"search_duration_seconds": r"\d+\.\d", "clicked_result_position": r"\d+"},
     }
     for table, columns in checks.items():
         for column, pattern in columns.items():
             parses = "try_cast(watch_date AS timestamp) IS NOT NULL" if column == "watch_date" else "true"
-            odd = one(db, f"SELECT count(*) FROM {table} WHERE {column} IS NOT NULL AND {parses} "
-                          f"AND NOT regexp_full_match({column}, '{pattern}')")
+            odd = one(
+                db,
+                f"SELECT count(*) FROM {table} WHERE {column} IS NOT NULL AND {parses} "
+                f"AND NOT regexp_full_match({column}, '{pattern}')",
+            )
             assert odd == 0, (table, column)
     # Durations print with one decimal, except the deliberately non-numeric ones.
-    assert one(db, r"""SELECT count(*) FROM watch_history WHERE watch_duration_minutes IS NOT NULL
+    assert (
+        one(
+            db,
+            r"""SELECT count(*) FROM watch_history WHERE watch_duration_minutes IS NOT NULL
                        AND NOT regexp_full_match(watch_duration_minutes, '-?\d+\.\d')
-                       AND watch_duration_minutes NOT IN ('abc', 'ten')""") == 0
+                       AND watch_duration_minutes NOT IN ('abc', 'ten')""",
+        )
+        == 0
+    )
     # Both watch_date forms occur, the timestamp one for about a tenth of the rows.
     timed = one(db, "SELECT avg((length(watch_date) = 19)::int) FROM watch_history")
     assert 0.07 < timed < 0.13
@@ -171,8 +226,11 @@ def test_every_file_has_missing_and_conflicting_keys(db, table, key):
     blank = one(db, f"SELECT count(*) FROM {table} WHERE {key} IS NOT NULL AND trim({key}) = ''")
     assert empty > 0
     assert blank > 0 or table == "movies"  # 1,000 movies get one keyless copy: an empty key
-    conflicting = one(db, f"""SELECT count(*) FROM (SELECT {key} FROM (SELECT DISTINCT * FROM {table})
-                              WHERE trim({key}) <> '' GROUP BY 1 HAVING count(*) > 1)""")
+    conflicting = one(
+        db,
+        f"""SELECT count(*) FROM (SELECT {key} FROM (SELECT DISTINCT * FROM {table})
+                              WHERE trim({key}) <> '' GROUP BY 1 HAVING count(*) > 1)""",
+    )
     assert conflicting >= 0.002 * one(db, f"SELECT count(DISTINCT {key}) FROM {table}") - 1
 
 
@@ -223,8 +281,14 @@ def test_reviews_quirks(db):
     assert {"7", "0", "abc"} <= ratings and {"1", "2", "3", "4", "5"} <= ratings
     for column, table in (("user_id", "users"), ("movie_id", "movies")):
         assert one(db, f"SELECT count(*) FROM reviews WHERE {column} IS NULL") > 0
-        assert one(db, f"""SELECT count(*) FROM reviews
-                           WHERE {column} NOT IN (SELECT {column} FROM {table} WHERE {column} IS NOT NULL)""") > 0
+        assert (
+            one(
+                db,
+                f"""SELECT count(*) FROM reviews
+                           WHERE {column} NOT IN (SELECT {column} FROM {table} WHERE {column} IS NOT NULL)""",
+            )
+            > 0
+        )
 
 
 def test_search_logs_quirks(db):
@@ -234,7 +298,7 @@ def test_search_logs_quirks(db):
 def test_small_files_still_get_every_quirk(tmp_path):
     generate(tmp_path, users=60, movies=60, sessions=200, reviews=60, searches=60, progress=False)
     con = duckdb.connect()
-    for table, key in KEYS.items():
+    for table, _key in KEYS.items():
         body = lines(tmp_path / f"{table}.csv")[1:]
         assert len(body) - len(set(body)) >= 1, table
         keys = Counter(line.split(b",", 1)[0] for line in set(body))
@@ -248,17 +312,36 @@ def test_small_files_still_get_every_quirk(tmp_path):
 
 
 def test_without_quirks_the_files_are_clean(tmp_path):
-    none = QuirkRates(exact_duplicates=0, missing_values={}, outliers={}, conflicting_keys=0, unknown_ids=0,
-                      bad_dates=0, bad_values=0, missing_keys=0)
+    none = QuirkRates(
+        exact_duplicates=0,
+        missing_values={},
+        outliers={},
+        conflicting_keys=0,
+        unknown_ids=0,
+        bad_dates=0,
+        bad_values=0,
+        missing_keys=0,
+    )
     summary = generate(tmp_path, users=300, movies=80, sessions=2_000, quirks=none, progress=False)
-    assert summary.rows == {"users.csv": 300, "movies.csv": 80, "watch_history.csv": 2_000,
-                            "reviews.csv": 300, "search_logs.csv": 500}
+    assert summary.rows == {
+        "users.csv": 300,
+        "movies.csv": 80,
+        "watch_history.csv": 2_000,
+        "reviews.csv": 300,
+        "search_logs.csv": 500,
+    }
     con = duckdb.connect()
     w = f"read_csv('{tmp_path}/watch_history.csv', all_varchar = true)"
     assert one(con, f"SELECT count(*) FROM {w} WHERE try_cast(watch_date AS timestamp) IS NULL") == 0
     assert one(con, f"SELECT count(*) FROM {w} WHERE action NOT IN {ACTIONS}") == 0
-    assert one(con, f"SELECT count(*) FROM {w} WHERE watch_duration_minutes IS NULL "
-                    "OR watch_duration_minutes::double < 0 OR progress_percentage::double NOT BETWEEN 0 AND 100") == 0
+    assert (
+        one(
+            con,
+            f"SELECT count(*) FROM {w} WHERE watch_duration_minutes IS NULL "
+            "OR watch_duration_minutes::double < 0 OR progress_percentage::double NOT BETWEEN 0 AND 100",
+        )
+        == 0
+    )
     assert one(con, f"SELECT max(user_id) FROM {w}") <= "user_00300"
     u = f"read_csv('{tmp_path}/users.csv', all_varchar = true)"
     assert one(con, f"SELECT count(*) FROM {u} WHERE age IS NULL OR age::double NOT BETWEEN 13 AND 100") == 0
@@ -269,8 +352,11 @@ def test_without_quirks_the_files_are_clean(tmp_path):
 
 def test_value_mixes_match_the_real_sample(db):
     def shares(table: str, column: str) -> dict[str, float]:
-        return dict(db.execute(f"SELECT {column}, count(*) / sum(count(*)) OVER () FROM {table} "
-                               f"WHERE {column} IS NOT NULL GROUP BY 1").fetchall())
+        return dict(
+            db.execute(
+                f"SELECT {column}, count(*) / sum(count(*)) OVER () FROM {table} WHERE {column} IS NOT NULL GROUP BY 1"
+            ).fetchall()
+        )
 
     actions = shares("watch_history", "action")
     assert all(abs(actions[a] - 0.25) < 0.05 for a in ACTIONS)
@@ -294,16 +380,24 @@ def test_dates_fall_in_the_window_except_the_bad_ones(db):
             (SELECT try_cast(left({column}, 10) AS date) AS d FROM {table})""").fetchone()
         assert str(first) == "2025-03-01" and str(last) == "2025-08-31", table
         assert (bad > 0) == (table == "watch_history")
-    bad_dates = {r[0] for r in db.execute(
-        "SELECT DISTINCT watch_date FROM watch_history WHERE try_cast(left(watch_date, 10) AS date) IS NULL").fetchall()}
+    bad_dates = {
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT watch_date FROM watch_history WHERE try_cast(left(watch_date, 10) AS date) IS NULL"
+        ).fetchall()
+    }
     assert len(bad_dates) >= 3  # several kinds of unparseable date
 
 
 def test_sessions_grow_over_the_window(tmp_path):
     generate(tmp_path, users=2_000, movies=100, sessions=30_000, reviews=0, searches=0, progress=False)
-    months = dict(duckdb.connect().execute(f"""SELECT strftime(try_cast(left(watch_date, 10) AS date), '%Y-%m') AS m,
+    months = dict(
+        duckdb.connect()
+        .execute(f"""SELECT strftime(try_cast(left(watch_date, 10) AS date), '%Y-%m') AS m,
         count(*) FROM read_csv('{tmp_path}/watch_history.csv', all_varchar = true) WHERE m IS NOT NULL
-        GROUP BY 1""").fetchall())
+        GROUP BY 1""")
+        .fetchall()
+    )
     assert len(months) == 24
     assert months["2025-12"] > 1.3 * months["2024-01"]
 
@@ -324,14 +418,17 @@ def test_progress_goes_to_stderr(tmp_path, capsys):
     assert captured.out == "" and "search_logs.csv" in captured.err
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(start="2025-13"), "YYYY-MM"),
-    (dict(start="2025"), "YYYY-MM"),
-    (dict(start="2025-06", end="2025-05"), "before"),
-    (dict(users=0), "at least 1"),
-    (dict(sessions=-1), "negative"),
-    (dict(seed=-1), "negative"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(start="2025-13"), "YYYY-MM"),
+        (dict(start="2025"), "YYYY-MM"),
+        (dict(start="2025-06", end="2025-05"), "before"),
+        (dict(users=0), "at least 1"),
+        (dict(sessions=-1), "negative"),
+        (dict(seed=-1), "negative"),
+    ],
+)
 def test_bad_arguments_are_refused(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         generate(tmp_path, progress=False, **kwargs)

@@ -8,6 +8,7 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
@@ -15,7 +16,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 from kafka.future import Future
 
-from netflix_assets.local_kafka import KafkaBrokerError, LocalKafkaBroker, free_port
+from netflix_devtools.local_kafka import KafkaBrokerError, LocalKafkaBroker, free_port
 from producer import producer as producer_module
 from producer.producer import RatePacer, event_from_row, iter_events, produce, with_send_time
 from tests.conftest import SAMPLE_DATA

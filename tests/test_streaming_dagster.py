@@ -18,19 +18,19 @@ from netflix_assets.assets.streaming import (
     engagement_health_realtime_is_fresh,
     engagement_stream_job,
     engagement_stream_sensor,
-    speed_layer_defs,
 )
-from netflix_assets.local_kafka import LocalKafkaBroker
-from netflix_assets.resources import DuckDBWarehouse, KafkaResource, LakeResource, SparkResource
-from netflix_assets.settings import Settings
+from netflix_assets.definitions import defs
+from netflix_assets.resources import DuckDBWarehouseResource, KafkaResource, LakeResource, SparkResource
+from netflix_core.contract import ENGAGEMENT_HEALTH_REALTIME
+from netflix_core.settings import Settings
+from netflix_core.warehouse import MicroBatch, OffsetRangeSummary, utc_now
+from netflix_core.warehouse.duckdb_warehouse import DuckDBWarehouse
+from netflix_devtools.local_kafka import LocalKafkaBroker, free_port
 from producer.producer import produce
-from spark_streaming.sink import DuckDBStreamingWarehouse, MicroBatch, OffsetRangeSummary, utc_now
-from spark_streaming.transforms import REALTIME_COLUMNS
 
 pytest.register_assert_rewrite("tests.streaming_fixtures")
 
 from tests.streaming_fixtures import SAMPLE_STREAMING  # noqa: E402
-
 
 DIM_USERS = dg.AssetKey(["lake", "dim_users"])
 DIM_MOVIES = dg.AssetKey(["lake", "dim_movies"])
@@ -40,23 +40,13 @@ def resources(settings: Settings, topic: str = "netflix_watch_events") -> dict[s
     return {
         "spark": SparkResource.from_settings(settings),
         "lake": LakeResource.from_settings(settings),
-        "warehouse": DuckDBWarehouse.from_settings(settings),
+        "warehouse": DuckDBWarehouseResource.from_settings(settings),
         "kafka": KafkaResource(bootstrap_servers=settings.kafka_bootstrap_servers, topic=topic),
     }
 
 
-def whole_graph() -> dg.Definitions:
-    """The project's code location with the speed layer in it (merged here until the integrator does)."""
-    from netflix_assets.definitions import defs
-
-    if REALTIME_KEY in defs.resolve_asset_graph().get_all_asset_keys():
-        return defs
-    return dg.Definitions.merge(defs, speed_layer_defs)
-
-
-def test_speed_layer_assets_have_their_kinds_groups_and_deps(streaming_settings: Settings) -> None:
-    definitions = dg.Definitions.merge(speed_layer_defs, dg.Definitions(resources=resources(streaming_settings)))
-    dg.Definitions.validate_loadable(definitions)
+def test_speed_layer_assets_have_their_kinds_groups_and_deps() -> None:
+    definitions = defs
     graph = definitions.resolve_asset_graph()
 
     topic, realtime, quarantine = graph.get(TOPIC_KEY), graph.get(REALTIME_KEY), graph.get(QUARANTINE_KEY)
@@ -71,7 +61,7 @@ def test_speed_layer_assets_have_their_kinds_groups_and_deps(streaming_settings:
 
 
 def test_the_whole_graph_feeds_the_streaming_table_from_the_lake() -> None:
-    graph = whole_graph().resolve_asset_graph()
+    graph = defs.resolve_asset_graph()
 
     assert graph.get(DIM_USERS).is_materializable and graph.get(DIM_MOVIES).is_materializable
     assert {REALTIME_KEY, QUARANTINE_KEY} <= graph.get(TOPIC_KEY).child_keys
@@ -81,22 +71,57 @@ def test_the_whole_graph_feeds_the_streaming_table_from_the_lake() -> None:
 # --- the sensor ---------------------------------------------------------------------------------
 
 
-def evaluate_sensor(instance: dg.DagsterInstance) -> dg.RunRequest | dg.SkipReason:
-    return engagement_stream_sensor(dg.build_sensor_context(instance=instance))
+@pytest.fixture
+def evaluate_sensor(kafka_broker: LocalKafkaBroker):
+    """The sensor, evaluated with a broker that answers."""
+
+    def evaluate(instance: dg.DagsterInstance) -> dg.RunRequest | dg.SkipReason:
+        kafka = KafkaResource(bootstrap_servers=kafka_broker.bootstrap_servers)
+        return engagement_stream_sensor(dg.build_sensor_context(instance=instance, resources={"kafka": kafka}))
+
+    return evaluate
 
 
-def test_sensor_starts_the_job_when_none_ran_yet() -> None:
+def test_sensor_starts_the_job_when_none_ran_yet(evaluate_sensor) -> None:
     with dg.instance_for_test() as instance:
         request = evaluate_sensor(instance)
 
     assert isinstance(request, dg.RunRequest) and request.run_key == "after-none"
 
 
+def test_sensor_skips_with_a_hint_while_no_broker_answers() -> None:
+    nobody = KafkaResource(bootstrap_servers=f"127.0.0.1:{free_port()}")
+    with dg.instance_for_test() as instance:
+        result = engagement_stream_sensor(dg.build_sensor_context(instance=instance, resources={"kafka": nobody}))
+        runs = instance.get_runs()
+
+    assert isinstance(result, dg.SkipReason)
+    assert "no Kafka broker answers" in result.skip_message and "netflix-lambda kafka start" in result.skip_message
+    assert runs == []
+
+
+def test_a_run_without_a_broker_fails_within_seconds_with_one_clear_message(
+    streaming_settings: Settings, tmp_path: Path
+) -> None:
+    import time
+
+    settings = streaming_settings.with_overrides(
+        duckdb_path=str(tmp_path / "warehouse.duckdb"), kafka_bootstrap_servers=f"127.0.0.1:{free_port()}"
+    )
+    started = time.monotonic()
+    result = engagement_stream_job.execute_in_process(resources=resources(settings), raise_on_error=False)
+
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    assert "no Kafka broker answers" in failure.step_failure_data.error.message
+    assert time.monotonic() - started < 60
+
+
 # (A QUEUED run needs a code-location origin that a test instance cannot give; the sensor's filter has it.)
 @pytest.mark.parametrize(
     "status", [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 )
-def test_sensor_skips_while_a_run_is_in_flight(status: dg.DagsterRunStatus) -> None:
+def test_sensor_skips_while_a_run_is_in_flight(evaluate_sensor, status: dg.DagsterRunStatus) -> None:
     with dg.instance_for_test() as instance:
         instance.add_run(dg.DagsterRun(job_name=STREAM_JOB_NAME, status=status))
         result = evaluate_sensor(instance)
@@ -104,7 +129,7 @@ def test_sensor_skips_while_a_run_is_in_flight(status: dg.DagsterRunStatus) -> N
     assert isinstance(result, dg.SkipReason) and status.value in result.skip_message
 
 
-def test_sensor_skips_a_created_run_that_did_not_start_yet() -> None:
+def test_sensor_skips_a_created_run_that_did_not_start_yet(evaluate_sensor) -> None:
     with dg.instance_for_test() as instance:
         created = instance.create_run_for_job(job_def=engagement_stream_job)
         result = evaluate_sensor(instance)
@@ -112,7 +137,7 @@ def test_sensor_skips_a_created_run_that_did_not_start_yet() -> None:
     assert isinstance(result, dg.SkipReason) and created.run_id in result.skip_message
 
 
-def test_sensor_restarts_a_failed_run_after_the_back_off(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sensor_restarts_a_failed_run_after_the_back_off(evaluate_sensor, monkeypatch: pytest.MonkeyPatch) -> None:
     with dg.instance_for_test() as instance:
         failed = instance.create_run_for_job(job_def=engagement_stream_job)
         instance.report_run_failed(failed)
@@ -124,7 +149,7 @@ def test_sensor_restarts_a_failed_run_after_the_back_off(monkeypatch: pytest.Mon
     assert isinstance(after_back_off, dg.RunRequest) and after_back_off.run_key == f"after-{failed.run_id}"
 
 
-def test_sensor_restarts_a_run_that_ended() -> None:
+def test_sensor_restarts_a_run_that_ended(evaluate_sensor) -> None:
     with dg.instance_for_test() as instance:
         ended = instance.add_run(dg.DagsterRun(job_name=STREAM_JOB_NAME, status=dg.DagsterRunStatus.SUCCESS))
         other_job = instance.add_run(dg.DagsterRun(job_name="batch_job", status=dg.DagsterRunStatus.STARTED))
@@ -141,18 +166,18 @@ def commit_empty_batch(warehouse: DuckDBWarehouse, committed_at: datetime) -> No
     offsets = {"netflix_watch_events": {"0": 0}}
     quarantined = pd.DataFrame(columns=["raw_value", "reason", "topic", "partition", "offset", "kafka_timestamp"])
     inputs = OffsetRangeSummary(offsets, offsets, 0, None, None, None, quarantined)
-    target = DuckDBStreamingWarehouse(warehouse)
-    target.create_tables()
-    target.commit(MicroBatch("query", 0, pd.DataFrame(columns=list(REALTIME_COLUMNS)), inputs), committed_at)
+    warehouse.create_streaming_tables()
+    empty = pd.DataFrame(columns=list(ENGAGEMENT_HEALTH_REALTIME.column_names))
+    warehouse.commit_micro_batch(MicroBatch("query", 0, empty, inputs), committed_at)
 
 
 @pytest.mark.parametrize(
     ("age", "passed"), [(None, False), (timedelta(seconds=30), True), (timedelta(minutes=10), False)]
 )
 def test_freshness_check_reads_the_last_commit(tmp_path: Path, age: timedelta | None, passed: bool) -> None:
-    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+    warehouse = DuckDBWarehouseResource(path=str(tmp_path / "warehouse.duckdb"))
     if age is not None:
-        commit_empty_batch(warehouse, utc_now() - age)
+        commit_empty_batch(warehouse.get_warehouse(), utc_now() - age)
 
     result = engagement_health_realtime_is_fresh(warehouse=warehouse)
 

@@ -25,14 +25,17 @@ from kafka import KafkaProducer
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 
-from netflix_assets.local_kafka import LocalKafkaBroker
-from netflix_assets.resources import DuckDBWarehouse, KafkaResource, LakeResource
-from netflix_assets.settings import Settings
-from netflix_assets.transforms.cleaning import clean_movies, clean_users
-from netflix_assets.transforms.raw import read_raw_csv
+from netflix_core.kafka import KafkaTopic
+from netflix_core.lake import LakePaths
+from netflix_core.settings import Settings
+from netflix_core.transforms.cleaning import clean_movies, clean_users
+from netflix_core.transforms.raw_files import read_raw_csv
+from netflix_core.warehouse import BatchReport
+from netflix_core.warehouse.duckdb_warehouse import DuckDBWarehouse
+from netflix_devtools.local_kafka import LocalKafkaBroker
 from producer.producer import produce
 from spark_streaming.job import QUERY_NAME, start_stream
-from spark_streaming.sink import BatchReport, DuckDBStreamingWarehouse, EngagementSink, SparkCheckpoint
+from spark_streaming.sink import EngagementSink, SparkCheckpoint
 
 pytest.register_assert_rewrite("tests.streaming_fixtures")
 
@@ -50,7 +53,6 @@ from tests.streaming_fixtures import (  # noqa: E402
     topic_end_offsets,
 )
 
-
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -58,13 +60,13 @@ REPO = Path(__file__).resolve().parents[1]
 class SpeedLayer:
     """One isolated speed layer: its own topic, lake, checkpoint and warehouse file."""
 
-    lake: LakeResource
+    lake: LakePaths
     warehouse: DuckDBWarehouse
-    kafka: KafkaResource
+    kafka: KafkaTopic
 
     @property
-    def streaming_warehouse(self) -> DuckDBStreamingWarehouse:
-        return DuckDBStreamingWarehouse(self.warehouse)
+    def streaming_warehouse(self) -> DuckDBWarehouse:
+        return self.warehouse
 
     @property
     def checkpoint(self) -> str:
@@ -74,11 +76,9 @@ class SpeedLayer:
 def new_speed_layer(root: Path, broker: LocalKafkaBroker, topic: str) -> SpeedLayer:
     broker.ensure_topic(topic, 3)
     return SpeedLayer(
-        lake=LakeResource(
-            raw_uri=str(SAMPLE_RAW), lake_uri=str(root / "lake"), checkpoint_uri=str(root / "checkpoints")
-        ),
+        lake=LakePaths(raw_uri=str(SAMPLE_RAW), lake_uri=str(root / "lake"), checkpoint_uri=str(root / "checkpoints")),
         warehouse=DuckDBWarehouse(path=str(root / "warehouse.duckdb")),
-        kafka=KafkaResource(bootstrap_servers=broker.bootstrap_servers, topic=topic),
+        kafka=KafkaTopic(bootstrap_servers=broker.bootstrap_servers, topic=topic),
     )
 
 
@@ -238,7 +238,7 @@ def test_a_crash_after_the_warehouse_commit_replays_the_batch_once(
 # --- SIGKILL while events keep coming -----------------------------------------------------------
 
 
-def write_lake_dimensions(spark: SparkSession, lake: LakeResource) -> None:
+def write_lake_dimensions(spark: SparkSession, lake: LakePaths) -> None:
     """dim_users/dim_movies as the batch layer writes them, so the job reads the lake, not the CSVs."""
     for table_name, raw, clean in (("dim_users", "users", clean_users), ("dim_movies", "movies", clean_movies)):
         clean_rows = clean(read_raw_csv(spark, lake.raw_path(raw), raw)).clean
@@ -318,9 +318,9 @@ def test_sigkill_mid_stream_and_restart_neither_loses_nor_double_counts(
     )
     # The job reads the default topic; whatever an earlier test left there is part of "the same events".
     layer = SpeedLayer(
-        LakeResource.from_settings(settings),
-        DuckDBWarehouse.from_settings(settings),
-        KafkaResource.from_settings(settings),
+        LakePaths.from_settings(settings),
+        DuckDBWarehouse(settings.duckdb_path),
+        KafkaTopic(settings.kafka_bootstrap_servers),
     )
     write_lake_dimensions(streaming_spark, layer.lake)
     log = tmp_path / "stream.log"

@@ -9,9 +9,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, LongType, StringType, TimestampType
 
-from netflix_assets.schemas import RAW_COLUMNS
-from netflix_assets.transforms.cleaning import clean_movies, clean_users
-from spark_streaming.transforms import (
+from netflix_core.contract import RAW_COLUMNS
+from netflix_core.transforms.cleaning import clean_movies, clean_users
+from netflix_core.transforms.engagement_health import (
     QUARANTINE_REASONS,
     REALTIME_COLUMNS,
     aggregate_engagement,
@@ -23,6 +23,7 @@ from spark_streaming.transforms import (
     user_dimension,
     valid_events,
 )
+
 pytest.register_assert_rewrite("tests.streaming_fixtures")
 
 from tests.streaming_fixtures import (  # noqa: E402
@@ -36,7 +37,6 @@ from tests.streaming_fixtures import (  # noqa: E402
     reference_parse,
     sample_messages,
 )
-
 
 KAFKA_EPOCH_MS = 1_767_225_600_000  # 2026-01-01 00:00:00 UTC
 
@@ -68,9 +68,11 @@ def no_dimensions(spark: SparkSession) -> tuple[DataFrame, DataFrame]:
 def test_bare_nan_is_read_as_null_and_values_are_typed(streaming_spark: SparkSession) -> None:
     first_sample = sample_messages()[0]
     assert b": NaN" in first_sample
-    crafted = b'{"session_id": "s", "user_id": "u", "movie_id": "m", "timestamp": "2025-12-01 10:00:00", ' \
-        b'"watch_duration_minutes": NaN, "progress_percentage": NaN, "user_rating": 4.0, "is_download": true, ' \
+    crafted = (
+        b'{"session_id": "s", "user_id": "u", "movie_id": "m", "timestamp": "2025-12-01 10:00:00", '
+        b'"watch_duration_minutes": NaN, "progress_percentage": NaN, "user_rating": 4.0, "is_download": true, '
         b'"quality": NaN, "device_type": "NaN"}'
+    )
     parsed = parse_watch_events(kafka_records(streaming_spark, [first_sample, crafted]))
     rows = parsed.withColumn("event_time", utc_text("event_time")).orderBy("offset").collect()
 

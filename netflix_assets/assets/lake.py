@@ -1,60 +1,109 @@
-"""The Parquet lake: clean dimensions and facts (SPEC section 5) and their rejected rows."""
+"""The Parquet lake: clean dimensions and facts (contract section 5) and their rejected rows.
 
+Each asset measures the table it just built (keys, accepted values, ranges) from the data in
+hand and reports the results as its checks; key checks are blocking at ERROR severity.
+"""
 
 from collections import Counter
-from collections.abc import Callable
-from datetime import date
+from dataclasses import dataclass, field
 
 import dagster as dg
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import StructType
+from pyspark.sql import DataFrame
 
-from netflix_assets.assets.raw import raw_key
-from netflix_assets.lake_io import replace_rejected_rows, write_months, write_table
+from netflix_assets.keys import lake_key, raw_key
 from netflix_assets.partitions import monthly_partitions, single_run_backfill
 from netflix_assets.resources import LakeResource, SparkResource
-from netflix_assets.transforms import cleaning
-from netflix_assets.transforms.cleaning import REJECT_REASONS, CleanResult
-from netflix_assets.transforms.raw import read_raw_csv
-from netflix_assets.transforms.star_schema import fact_watch_sessions as build_fact_watch_sessions
-from netflix_assets.transforms.star_schema import fact_watch_sessions_schema
+from netflix_core import contract
+from netflix_core.lake import months_between, read_table, replace_rejected_rows, write_months, write_table
+from netflix_core.transforms import cleaning
+from netflix_core.transforms.cleaning import CleanResult
+from netflix_core.transforms.quality import QualityMeasures, measure_quality
+from netflix_core.transforms.raw_files import read_raw_csv
+from netflix_core.transforms.star_schema import fact_watch_sessions as build_fact_watch_sessions
 
 GROUP = "lake"
 KINDS = {"spark", "parquet"}
 
 
-def lake_key(table: str) -> dg.AssetKey:
-    return dg.AssetKey(["lake", table])
+@dataclass(frozen=True)
+class TableChecks:
+    """The in-step checks of one lake table: its key, accepted values and ranges."""
+
+    table: str
+    key: str
+    accepted: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    @property
+    def key_check(self) -> str:
+        return f"{self.key}_not_null_and_unique"
+
+    def specs(self) -> list[dg.AssetCheckSpec]:
+        asset = lake_key(self.table)
+        specs = [
+            dg.AssetCheckSpec(
+                self.key_check,
+                asset=asset,
+                blocking=True,
+                description=f"Every row has a {self.key}, and no {self.key} appears twice.",
+            )
+        ]
+        if self.accepted:
+            described = "; ".join(f"{column} in {', '.join(values)}" for column, values in self.accepted.items())
+            specs.append(dg.AssetCheckSpec("accepted_values", asset=asset, description=described))
+        specs += [
+            dg.AssetCheckSpec(f"{column}_in_range", asset=asset, description=f"{column} within [{low:g}, {high:g}].")
+            for column, (low, high) in self.ranges.items()
+        ]
+        return specs
+
+    def measure(self, frame: DataFrame) -> QualityMeasures:
+        return measure_quality(frame, self.key, self.accepted, self.ranges)
+
+    def results(self, measures: QualityMeasures) -> list[dg.AssetCheckResult]:
+        results = [
+            dg.AssetCheckResult(
+                check_name=self.key_check,
+                passed=measures.keys_valid,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata=measures.key_metadata(),
+            )
+        ]
+        if self.accepted:
+            results.append(
+                dg.AssetCheckResult(
+                    check_name="accepted_values",
+                    passed=not any(measures.unexpected_values.values()),
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata=measures.unexpected_values,
+                )
+            )
+        results += [
+            dg.AssetCheckResult(
+                check_name=f"{column}_in_range",
+                passed=outside == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"rows_outside": outside},
+            )
+            for column, outside in measures.out_of_range.items()
+        ]
+        return results
 
 
-def months_in(window: dg.TimeWindow) -> list[date]:
-    """First days of the months in ``[window.start, window.end)``."""
-    months, year, month = [], window.start.year, window.start.month
-    while date(year, month, 1) < window.end.date():
-        months.append(date(year, month, 1))
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return months
-
-
-# Month-partitioned tables are read with their schema: while the months written so far hold no
-# rows, the folder has no Parquet file to take it from, and the table must read as empty.
-PARTITIONED_TABLE_SCHEMAS: dict[str, Callable[[SparkSession], StructType]] = {
-    "fact_watch_sessions": fact_watch_sessions_schema,
-}
-
-
-def read_lake_table(spark: SparkSession, lake: LakeResource, table: str) -> DataFrame:
-    schema = PARTITIONED_TABLE_SCHEMAS.get(table)
-    reader = spark.read if schema is None else spark.read.schema(schema(spark))
-    try:
-        return reader.parquet(lake.table_path(table))
-    except Exception as error:
-        if "PATH_NOT_FOUND" in str(error) or "Path does not exist" in str(error):
-            raise dg.Failure(
-                f"lake table {table} does not exist yet at {lake.table_path(table)}: "
-                f"materialize lake/{table} first"
-            ) from error
-        raise
+DIM_USERS_CHECKS = TableChecks(
+    contract.DIM_USERS,
+    "user_id",
+    accepted={"subscription_plan": contract.SUBSCRIPTION_PLANS, "primary_device": contract.DEVICE_TYPES},
+)
+DIM_MOVIES_CHECKS = TableChecks(contract.DIM_MOVIES, "movie_id")
+FACT_REVIEWS_CHECKS = TableChecks(contract.FACT_REVIEWS, "review_id", ranges={"rating": (1, 5)})
+FACT_SEARCHES_CHECKS = TableChecks(contract.FACT_SEARCHES, "search_id")
+FACT_WATCH_SESSIONS_CHECKS = TableChecks(
+    contract.FACT_WATCH_SESSIONS,
+    "session_id",
+    accepted={"action": contract.ACTIONS, "quality": contract.QUALITIES, "device_type": contract.DEVICE_TYPES},
+    ranges={"progress_percentage": (0, 100)},
+)
 
 
 def outcome_metadata(counts: list[dict], written_rows: int) -> dict[str, dg.MetadataValue]:
@@ -62,7 +111,7 @@ def outcome_metadata(counts: list[dict], written_rows: int) -> dict[str, dg.Meta
     totals = Counter()
     for row in counts:
         totals[row["outcome"]] += row["count"]
-    rejected = {reason: totals.get(reason, 0) for reason in REJECT_REASONS}
+    rejected = {reason: totals.get(reason, 0) for reason in contract.REJECT_REASONS}
     return {
         "raw_rows": dg.MetadataValue.int(sum(totals.values())),
         "dagster/row_count": dg.MetadataValue.int(written_rows),
@@ -74,72 +123,98 @@ def outcome_metadata(counts: list[dict], written_rows: int) -> dict[str, dg.Meta
 
 def _clean_whole_table(
     context: dg.AssetExecutionContext,
-    spark: SparkSession,
+    spark: SparkResource,
     lake: LakeResource,
     result: CleanResult,
-    output_table: str,
+    checks: TableChecks,
 ) -> dg.MaterializeResult:
+    session, path = spark.get_session(), lake.paths.table_path(checks.table)
     result = result.persisted()
     try:
         counts = result.outcome_counts()
-        write_table(result.clean, lake.table_path(output_table))
-        replace_rejected_rows(spark, lake.lake_uri, result.table, result.rejected, context.run_id)
+        measures = checks.measure(result.clean)
+        write_table(result.clean, path)
+        replace_rejected_rows(session, lake.lake_uri, result.table, result.rejected, context.run.run_id)
     finally:
         result.unpersist()
-    clean_rows = sum(row["count"] for row in counts if row["outcome"] == "clean")
     return dg.MaterializeResult(
-        metadata={"path": dg.MetadataValue.path(lake.table_path(output_table)), **outcome_metadata(counts, clean_rows)}
+        metadata={"path": dg.MetadataValue.path(path), **outcome_metadata(counts, measures.rows)},
+        check_results=checks.results(measures),
     )
 
 
-@dg.asset(key=lake_key("dim_users"), deps=[raw_key("users")], group_name=GROUP, kinds=KINDS)
-def dim_users(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
-    """Clean users, one row per user_id (latest created_at wins)."""
-    session = spark.get_session()
-    result = cleaning.clean_users(read_raw_csv(session, lake.raw_path("users"), "users"))
-    return _clean_whole_table(context, session, lake, result, "dim_users")
+def _read_raw(spark: SparkResource, lake: LakeResource, table: str) -> DataFrame:
+    return read_raw_csv(spark.get_session(), lake.paths.raw_path(table), table)
 
 
-@dg.asset(key=lake_key("dim_movies"), deps=[raw_key("movies")], group_name=GROUP, kinds=KINDS)
-def dim_movies(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
-    """Clean movies, one row per movie_id."""
-    session = spark.get_session()
-    result = cleaning.clean_movies(read_raw_csv(session, lake.raw_path("movies"), "movies"))
-    return _clean_whole_table(context, session, lake, result, "dim_movies")
+def _read_lake(spark: SparkResource, lake: LakeResource, table: str) -> DataFrame:
+    return read_table(spark.get_session(), lake.paths, table)
 
 
 @dg.asset(
-    key=lake_key("fact_reviews"),
-    deps=[raw_key("reviews"), lake_key("dim_users"), lake_key("dim_movies")],
+    key=lake_key(contract.DIM_USERS),
+    deps=[raw_key("users")],
     group_name=GROUP,
     kinds=KINDS,
+    check_specs=DIM_USERS_CHECKS.specs(),
+)
+def dim_users(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
+    """Clean users, one row per user_id (latest created_at wins)."""
+    result = cleaning.clean_users(_read_raw(spark, lake, "users"))
+    return _clean_whole_table(context, spark, lake, result, DIM_USERS_CHECKS)
+
+
+@dg.asset(
+    key=lake_key(contract.DIM_MOVIES),
+    deps=[raw_key("movies")],
+    group_name=GROUP,
+    kinds=KINDS,
+    check_specs=DIM_MOVIES_CHECKS.specs(),
+)
+def dim_movies(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
+    """Clean movies, one row per movie_id."""
+    result = cleaning.clean_movies(_read_raw(spark, lake, "movies"))
+    return _clean_whole_table(context, spark, lake, result, DIM_MOVIES_CHECKS)
+
+
+@dg.asset(
+    key=lake_key(contract.FACT_REVIEWS),
+    deps=[raw_key("reviews"), lake_key(contract.DIM_USERS), lake_key(contract.DIM_MOVIES)],
+    group_name=GROUP,
+    kinds=KINDS,
+    check_specs=FACT_REVIEWS_CHECKS.specs(),
 )
 def fact_reviews(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
     """Clean reviews of known users and movies, with the month of review_date."""
-    session = spark.get_session()
     result = cleaning.clean_reviews(
-        read_raw_csv(session, lake.raw_path("reviews"), "reviews"),
-        read_lake_table(session, lake, "dim_users"),
-        read_lake_table(session, lake, "dim_movies"),
+        _read_raw(spark, lake, "reviews"),
+        _read_lake(spark, lake, contract.DIM_USERS),
+        _read_lake(spark, lake, contract.DIM_MOVIES),
     )
-    return _clean_whole_table(context, session, lake, result, "fact_reviews")
-
-
-@dg.asset(key=lake_key("fact_searches"), deps=[raw_key("search_logs")], group_name=GROUP, kinds=KINDS)
-def fact_searches(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
-    """Clean search logs, one row per search_id."""
-    session = spark.get_session()
-    result = cleaning.clean_search_logs(read_raw_csv(session, lake.raw_path("search_logs"), "search_logs"))
-    return _clean_whole_table(context, session, lake, result, "fact_searches")
+    return _clean_whole_table(context, spark, lake, result, FACT_REVIEWS_CHECKS)
 
 
 @dg.asset(
-    key=lake_key("fact_watch_sessions"),
-    deps=[raw_key("watch_history"), lake_key("dim_users"), lake_key("dim_movies")],
+    key=lake_key(contract.FACT_SEARCHES),
+    deps=[raw_key("search_logs")],
+    group_name=GROUP,
+    kinds=KINDS,
+    check_specs=FACT_SEARCHES_CHECKS.specs(),
+)
+def fact_searches(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
+    """Clean search logs, one row per search_id."""
+    result = cleaning.clean_search_logs(_read_raw(spark, lake, "search_logs"))
+    return _clean_whole_table(context, spark, lake, result, FACT_SEARCHES_CHECKS)
+
+
+@dg.asset(
+    key=lake_key(contract.FACT_WATCH_SESSIONS),
+    deps=[raw_key("watch_history"), lake_key(contract.DIM_USERS), lake_key(contract.DIM_MOVIES)],
     group_name=GROUP,
     kinds=KINDS,
     partitions_def=monthly_partitions,
     backfill_policy=single_run_backfill,
+    check_specs=FACT_WATCH_SESSIONS_CHECKS.specs(),
 )
 def fact_watch_sessions(
     context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource
@@ -147,20 +222,20 @@ def fact_watch_sessions(
     """Clean sessions of the run's months, partitioned by month, with user/movie attributes.
 
     Duplicates are resolved over the whole file, so a session's surviving row does not depend
-    on which months a run covers.
+    on which months a run covers. The checks measure the months the run wrote.
     """
-    session = spark.get_session()
-    months = months_in(context.partition_time_window)
-    users = read_lake_table(session, lake, "dim_users")
-    movies = read_lake_table(session, lake, "dim_movies")
-    result = cleaning.clean_watch_history(
-        read_raw_csv(session, lake.raw_path("watch_history"), "watch_history"), users, movies
-    ).persisted()
+    session, path = spark.get_session(), lake.paths.table_path(contract.FACT_WATCH_SESSIONS)
+    window = context.partition_time_window
+    months = months_between(window.start.date(), window.end.date())
+    users = _read_lake(spark, lake, contract.DIM_USERS)
+    movies = _read_lake(spark, lake, contract.DIM_MOVIES)
+    result = cleaning.clean_watch_history(_read_raw(spark, lake, "watch_history"), users, movies).persisted()
     try:
         counts = result.outcome_counts(by_month=True)
         facts = build_fact_watch_sessions(result.clean, users, movies)
-        write_months(session, facts, lake.table_path("fact_watch_sessions"), months)
-        replace_rejected_rows(session, lake.lake_uri, "watch_history", result.rejected, context.run_id, months)
+        measures = FACT_WATCH_SESSIONS_CHECKS.measure(facts.filter(facts["month"].isin(months)))
+        write_months(session, facts, path, months)
+        replace_rejected_rows(session, lake.lake_uri, "watch_history", result.rejected, context.run.run_id, months)
     finally:
         result.unpersist()
     in_run = [row for row in counts if row["month"] is None or row["month"] in months]
@@ -168,11 +243,12 @@ def fact_watch_sessions(
     clean_elsewhere = sum(row["count"] for row in counts if row["outcome"] == "clean") - clean_in_run
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(lake.table_path("fact_watch_sessions")),
+            "path": dg.MetadataValue.path(path),
             "months": dg.MetadataValue.json([month.isoformat() for month in months]),
             **outcome_metadata(in_run, clean_in_run),
             "clean_sessions_in_other_months": dg.MetadataValue.int(clean_elsewhere),
-        }
+        },
+        check_results=FACT_WATCH_SESSIONS_CHECKS.results(measures),
     )
 
 

@@ -14,16 +14,17 @@ from datetime import timedelta
 import dagster as dg
 from pyspark.sql.streaming import StreamingQuery
 
-from netflix_assets.resources import DuckDBWarehouse, KafkaResource, LakeResource, SparkResource
-from spark_streaming.job import DEFAULT_TRIGGER_SECONDS, start_stream
-from spark_streaming.sink import BatchReport, DuckDBStreamingWarehouse, offsets_json, utc_now
+from netflix_assets.keys import TOPIC_KEY, lake_key, streaming_key
+from netflix_assets.resources import DuckDBWarehouseResource, KafkaResource, LakeResource, SparkResource
+from netflix_core import contract
+from netflix_core.kafka import NO_BROKER_HINT, broker_problem
+from netflix_core.warehouse import BatchReport, offsets_json, utc_now
+from spark_streaming.job import BrokerUnreachableError, require_broker, start_stream
 
 GROUP = "speed_layer"
-DATASET = "netflix_streaming"
-TOPIC_KEY = dg.AssetKey(["kafka", "netflix_watch_events"])
-REALTIME_KEY = dg.AssetKey([DATASET, "engagement_health_realtime"])
-QUARANTINE_KEY = dg.AssetKey([DATASET, "quarantined_events"])
-DIMENSION_KEYS = (dg.AssetKey(["lake", "dim_users"]), dg.AssetKey(["lake", "dim_movies"]))
+REALTIME_KEY = streaming_key(contract.ENGAGEMENT_HEALTH_REALTIME.name)
+QUARANTINE_KEY = streaming_key(contract.QUARANTINED_EVENTS.name)
+DIMENSION_KEYS = (lake_key(contract.DIM_USERS), lake_key(contract.DIM_MOVIES))
 
 STREAM_JOB_NAME = "engagement_stream_job"
 # A micro-batch commits every 10 s while events flow; 5 minutes without one means the stream
@@ -71,8 +72,8 @@ quarantined_events = dg.AssetSpec(
     asset=REALTIME_KEY,
     description=f"The last micro-batch was committed to the warehouse less than {FRESHNESS_LIMIT} ago.",
 )
-def engagement_health_realtime_is_fresh(warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
-    latest = DuckDBStreamingWarehouse(warehouse).latest_batch()
+def engagement_health_realtime_is_fresh(warehouse: DuckDBWarehouseResource) -> dg.AssetCheckResult:
+    latest = warehouse.get_warehouse().latest_batch()
     if latest is None:
         return dg.AssetCheckResult(
             passed=False, severity=dg.AssetCheckSeverity.WARN, description="no micro-batch committed yet"
@@ -106,7 +107,7 @@ freshness_check_schedule = dg.ScheduleDefinition(
 class StreamConfig(dg.Config):
     """The micro-batch interval, or ``available_now`` to process what the topic holds and end the run."""
 
-    trigger_seconds: float = DEFAULT_TRIGGER_SECONDS
+    trigger_seconds: float = contract.DEFAULT_TRIGGER_SECONDS
     available_now: bool = False
 
 
@@ -159,20 +160,24 @@ def run_engagement_stream(
     config: StreamConfig,
     spark: SparkResource,
     lake: LakeResource,
-    warehouse: DuckDBWarehouse,
+    warehouse: DuckDBWarehouseResource,
     kafka: KafkaResource,
 ) -> None:
+    try:
+        require_broker(kafka.bootstrap_servers)
+    except BrokerUnreachableError as error:
+        raise dg.Failure(str(error)) from None
     reports: queue.Queue[BatchReport] = queue.Queue()
     query = start_stream(
         spark.get_session(),
-        lake,
-        DuckDBStreamingWarehouse(warehouse),
-        kafka,
+        lake.paths,
+        warehouse.get_warehouse(),
+        kafka.watch_events,
         trigger_seconds=config.trigger_seconds,
         available_now=config.available_now,
         on_batch=reports.put,
     )
-    context.log.info(f"streaming query {query.id} started (checkpoint {lake.checkpoint_path(query.name)})")
+    context.log.info(f"streaming query {query.id} started (checkpoint {lake.paths.checkpoint_path(query.name)})")
     try:
         _report_until_stopped(context, query, reports)
     finally:
@@ -200,7 +205,9 @@ IN_FLIGHT = [
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Keeps one run of engagement_stream_job going: starts it when none is queued or running.",
 )
-def engagement_stream_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+def engagement_stream_sensor(
+    context: dg.SensorEvaluationContext, kafka: KafkaResource
+) -> dg.RunRequest | dg.SkipReason:
     instance = context.instance
     in_flight = instance.get_runs(filters=dg.RunsFilter(job_name=STREAM_JOB_NAME, statuses=IN_FLIGHT), limit=1)
     if in_flight:
@@ -211,15 +218,16 @@ def engagement_stream_sensor(context: dg.SensorEvaluationContext) -> dg.RunReque
         if waited < RESTART_BACKOFF_SECONDS:
             failed = latest[0].dagster_run.run_id
             return dg.SkipReason(f"run {failed} failed {waited:.0f} s ago; retrying after a back-off")
+    problem = broker_problem(kafka.bootstrap_servers)
+    if problem:
+        return dg.SkipReason(f"{problem}: {NO_BROKER_HINT}")
     # One request per finished run: a tick evaluated twice cannot start two replacements.
     previous = latest[0].dagster_run.run_id if latest else "none"
     return dg.RunRequest(run_key=f"after-{previous}")
 
 
-speed_layer_defs = dg.Definitions(
-    assets=[watch_events_topic, engagement_health_realtime, quarantined_events],
-    asset_checks=[engagement_health_realtime_is_fresh],
-    jobs=[engagement_stream_job, freshness_check_job],
-    schedules=[freshness_check_schedule],
-    sensors=[engagement_stream_sensor],
-)
+speed_layer_assets = [watch_events_topic, engagement_health_realtime, quarantined_events]
+speed_layer_checks = [engagement_health_realtime_is_fresh]
+speed_layer_jobs = [engagement_stream_job, freshness_check_job]
+speed_layer_schedules = [freshness_check_schedule]
+speed_layer_sensors = [engagement_stream_sensor]

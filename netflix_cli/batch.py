@@ -1,0 +1,179 @@
+"""``netflix-lambda batch``: the whole batch layer for a range of months, as one Dagster run.
+
+The run lands in the persistent Dagster instance (``DAGSTER_HOME``, ``.dagster_home`` by
+default) that ``make dagster`` opens too. The terminal shows a progress bar and one line per
+asset; ``--verbose`` adds Dagster's own event log.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import dagster as dg
+from dagster._core.utils import make_new_run_id
+from tqdm import tqdm
+
+from netflix_assets.definitions import batch_job, build_definitions
+from netflix_assets.partitions import monthly_partitions
+from netflix_cli.instance import open_instance
+from netflix_core.settings import Settings
+
+MONTH = re.compile(r"^\d{4}-\d{2}$")
+POLL_SECONDS = 0.5
+WATCHED_EVENTS = {
+    dg.DagsterEventType.STEP_START,
+    dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE,
+    dg.DagsterEventType.STEP_SKIPPED,
+    dg.DagsterEventType.ASSET_MATERIALIZATION,
+    dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+}
+
+
+class UsageError(ValueError):
+    """A mistake in the command's arguments: one line, exit code 2."""
+
+
+def partition_range(from_month: str | None, to_month: str | None) -> tuple[str, str]:
+    """Partition keys for ``--from``/``--to`` (YYYY-MM, inclusive); all partitions by default."""
+    keys = monthly_partitions.get_partition_keys()
+    chosen = []
+    for given, default in ((from_month, keys[0]), (to_month, keys[-1])):
+        if given is None:
+            chosen.append(default)
+            continue
+        if not MONTH.match(given):
+            raise UsageError(f"months are written YYYY-MM, not {given!r}")
+        key = f"{given}-01"
+        if key not in keys:
+            raise UsageError(f"{given} is outside the monthly partitions ({keys[0][:7]} to {keys[-1][:7]})")
+        chosen.append(key)
+    if chosen[0] > chosen[1]:
+        raise UsageError(f"--from {chosen[0][:7]} is after --to {chosen[1][:7]}")
+    return chosen[0], chosen[1]
+
+
+@dataclass
+class StepOutcome:
+    asset: str = ""
+    started: float | None = None
+    rows: int | None = None
+    partitions: int = 0
+    checks_passed: int = 0
+    checks_failed: list[str] = field(default_factory=list)
+
+
+class RunWatcher:
+    """Follows the run's event log and prints one line per finished asset above a progress bar."""
+
+    def __init__(self, instance: dg.DagsterInstance, run_id: str, steps: int) -> None:
+        self.instance, self.run_id = instance, run_id
+        self.outcomes: dict[str, StepOutcome] = {}
+        self.failed: list[str] = []
+        self.skipped: list[str] = []
+        self.bar = tqdm(total=steps, unit="asset", desc="batch", leave=False, dynamic_ncols=True, file=sys.stdout)
+        self._cursor: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+
+    def __enter__(self) -> RunWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._read_new_events()
+        self.bar.close()
+
+    def _follow(self) -> None:
+        while not self._stop.wait(POLL_SECONDS):
+            self._read_new_events()
+
+    def _read_new_events(self) -> None:
+        try:
+            connection = self.instance.get_records_for_run(self.run_id, cursor=self._cursor, of_type=WATCHED_EVENTS)
+        except Exception:
+            return
+        self._cursor = connection.cursor
+        for record in connection.records:
+            self._on_event(record.event_log_entry)
+
+    def _on_event(self, entry) -> None:
+        event, step = entry.dagster_event, entry.step_key
+        outcome = self.outcomes.setdefault(step, StepOutcome(asset=step))
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            outcome.started = entry.timestamp
+        elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            materialization = event.event_specific_data.materialization
+            outcome.asset = materialization.asset_key.to_user_string()
+            outcome.partitions += 1
+            rows = materialization.metadata.get("dagster/row_count")
+            outcome.rows = rows.value if rows is not None else outcome.rows
+        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            if outcome.asset == step:  # a check of its own: named after what it checks
+                outcome.asset = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+            if evaluation.passed:
+                outcome.checks_passed += 1
+            else:
+                outcome.checks_failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+        elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            self._finished(step, outcome, entry.timestamp)
+        elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            self.failed.append(step)
+            message = event.step_failure_data.error.message.strip().splitlines()[-1]
+            self.bar.write(f"  FAILED  {step}: {message}")
+            self.bar.update()
+        elif event.event_type == dg.DagsterEventType.STEP_SKIPPED:
+            self.skipped.append(step)
+            self.bar.write(f"  skipped {step}: an upstream asset failed or a blocking check did not pass")
+            self.bar.update()
+
+    def _finished(self, step: str, outcome: StepOutcome, at: float) -> None:
+        seconds = at - outcome.started if outcome.started else 0.0
+        parts = [f"{outcome.asset:<50}"]
+        parts.append(f"{outcome.rows:>12,} rows" if outcome.rows is not None else " " * 17)
+        if outcome.partitions > 1:
+            parts.append(f"{outcome.partitions} months")
+        checks = outcome.checks_passed + len(outcome.checks_failed)
+        if checks:
+            parts.append(f"checks {outcome.checks_passed}/{checks} passed")
+        parts.append(f"{seconds:6.1f} s")
+        self.bar.write("  " + "  ".join(parts))
+        for failed in outcome.checks_failed:
+            self.bar.write(f"    CHECK FAILED {failed}")
+        self.bar.update()
+
+
+def run_batch(settings: Settings, first: str, last: str, verbose: bool = False) -> bool:
+    """Runs batch_job over the partition keys ``first`` to ``last``; True when it succeeded."""
+    job = build_definitions(settings).resolve_job_def(batch_job.name)
+    steps = len(job.graph.node_defs)
+    print(f"batch: months {first[:7]} to {last[:7]} in one run; raw files from {settings.raw_uri}")
+    run_id = make_new_run_id()
+    # Dagster's per-event console log is the Dagster UI's job; the terminal gets a line per asset.
+    run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    started = time.monotonic()
+    with open_instance(settings) as instance, RunWatcher(instance, run_id, steps) as watcher:
+        result = job.execute_in_process(
+            run_config=run_config,
+            instance=instance,
+            run_id=run_id,
+            raise_on_error=False,
+            tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+        )
+    checks = result.get_asset_check_evaluations()
+    failed_checks = [c for c in checks if not c.passed]
+    status = "succeeded" if result.success else "FAILED"
+    print(
+        f"batch {status} in {time.monotonic() - started:.0f} s: {steps - len(watcher.failed) - len(watcher.skipped)} "
+        f"of {steps} steps done, {len(checks) - len(failed_checks)} of {len(checks)} checks passed; "
+        f"warehouse {settings.duckdb_path}"
+    )
+    print(f"run {run_id} is in the Dagster instance at {settings.dagster_home} (`make dagster` shows it)")
+    return result.success

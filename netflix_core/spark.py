@@ -1,0 +1,79 @@
+"""The one way this project builds a SparkSession, for the batch assets and the streaming job."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from netflix_core.settings import Settings
+
+DRIVER_LOGGING = Path(__file__).with_name("log4j2.properties")
+
+# Shuffles stay small on a laptop-sized cluster; adaptive execution coalesces them further.
+DEFAULT_SHUFFLE_PARTITIONS = 8
+
+
+def connector_jars(settings: Settings) -> list[str]:
+    """Jars the setup step resolved with Maven: the Kafka connector always, GCS/BigQuery in prod."""
+    folders = ["spark"] + (["gcp"] if settings.is_prod else [])
+    jars: list[str] = []
+    for folder in folders:
+        jars.extend(sorted(str(p) for p in (Path(settings.jars_dir) / folder).glob("*.jar")))
+    return jars
+
+
+def spark_conf(
+    settings: Settings, app_name: str = "netflix-lambda", extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Every setting of the project's SparkSession, master and jars included."""
+    conf = {
+        "spark.master": settings.spark_master,
+        "spark.app.name": app_name,
+        "spark.sql.session.timeZone": "UTC",
+        # Casts of malformed text give NULL, which the cleaning and quarantine rules turn into reasons.
+        "spark.sql.ansi.enabled": "false",
+        "spark.sql.shuffle.partitions": str(DEFAULT_SHUFFLE_PARTITIONS),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        # Month-partitioned writes keep one open file per month instead of sorting every task.
+        "spark.sql.maxConcurrentOutputFileWriters": "64",
+        "spark.sql.parquet.compression.codec": "snappy",
+        "spark.driver.memory": settings.spark_driver_memory,
+        # Stage bars would garble the command line's own progress; the Spark UI shows the stages.
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={DRIVER_LOGGING.as_uri()}",
+        # Python workers (pandas conversions, foreachBatch) must run this interpreter, not the PATH's.
+        "spark.pyspark.python": sys.executable,
+        "spark.pyspark.driver.python": sys.executable,
+    }
+    jars = connector_jars(settings)
+    if jars:
+        conf["spark.jars"] = ",".join(jars)
+    if settings.is_prod:
+        conf.update(
+            {
+                "spark.hadoop.fs.gs.impl": "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFileSystem",
+                "spark.hadoop.fs.AbstractFileSystem.gs.impl": "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFS",
+                # Application Default Credentials: no key file is ever named here.
+                "spark.hadoop.google.cloud.auth.type": "APPLICATION_DEFAULT",
+            }
+        )
+        if settings.gcp_project:
+            conf["spark.hadoop.fs.gs.project.id"] = settings.gcp_project
+    conf.update(extra or {})
+    return conf
+
+
+def start_session(conf: dict[str, str]) -> SparkSession:
+    """Returns the process's SparkSession, starting it (and its JVM) only the first time."""
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def get_spark_session(settings: Settings, app_name: str, extra_conf: dict[str, str] | None = None) -> SparkSession:
+    return start_session(spark_conf(settings, app_name, extra_conf))

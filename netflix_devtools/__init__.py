@@ -1,0 +1,1 @@
+"""Development tools, apart from the platform: the data generator and the local Kafka broker."""

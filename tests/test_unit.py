@@ -1,0 +1,238 @@
+"""The fast tier (``pytest -m unit``): layering, contract, settings and the command line, no JVM."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from netflix_core import contract
+from netflix_core.lake import LakePaths, missing_raw_files, months_between
+from netflix_core.settings import Settings, load_settings
+from netflix_core.warehouse import WarehouseError
+from netflix_core.warehouse.duckdb_warehouse import DuckDBWarehouse, create_table_sql
+from tests.conftest import REPO, SAMPLE_RAW
+
+pytestmark = pytest.mark.unit
+
+
+# --- the layers point one way ------------------------------------------------------------------
+
+
+def modules_loaded_by(statement: str) -> set[str]:
+    probe = f"import sys; {statement}; print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+    return set(result.stdout.split())
+
+
+def test_the_speed_layer_and_the_producer_load_no_dagster() -> None:
+    loaded = modules_loaded_by("import spark_streaming.job, spark_streaming.sink, producer, producer.command")
+    assert "dagster" not in loaded and "netflix_assets" not in loaded
+
+
+def test_the_producer_loads_no_pyspark() -> None:
+    loaded = modules_loaded_by("import producer, producer.command")
+    assert "pyspark" not in loaded and "dagster" not in loaded
+
+
+def test_import_contracts_hold() -> None:
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint_imports), "--no-cache"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "0 broken" in result.stdout
+
+
+OUTSIDE = ("../" + "shared", "/wo" + "rk/")  # spelled apart so that this file does not match itself
+
+
+def test_nothing_refers_outside_the_repository() -> None:
+    tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=REPO, check=True).stdout.split()
+    offenders = []
+    for name in tracked:
+        if not name.endswith((".py", ".md", ".sh", ".toml", ".yml", ".yaml")) and name != "Makefile":
+            continue
+        text = (REPO / name).read_text(errors="replace")
+        if any(path in text for path in OUTSIDE):
+            offenders.append(name)
+    assert offenders == []
+
+
+# --- the contract ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", ["users", "movies", "reviews", "search_logs"])
+def test_raw_columns_are_the_real_samples_headers(table: str) -> None:
+    with open(SAMPLE_RAW / f"{table}.csv", newline="") as handle:
+        header = next(csv.reader(handle))
+    assert tuple(header) == contract.RAW_COLUMNS[table]
+
+
+def test_every_warehouse_table_has_its_grain_among_its_columns() -> None:
+    for table in (*contract.BATCH_TABLES, *contract.STREAMING_TABLES):
+        assert set(table.grain) <= set(table.column_names), table.name
+        assert set(table.upsert_key) <= set(table.column_names), table.name
+        assert table.dataset in contract.WAREHOUSE_DATASETS
+
+
+def test_warehouse_ddl_follows_the_contract(tmp_path: Path) -> None:
+    connection = duckdb.connect(str(tmp_path / "w.duckdb"))
+    for dataset in contract.WAREHOUSE_DATASETS:
+        connection.execute(f"CREATE SCHEMA {dataset}")
+    for table in (*contract.BATCH_TABLES, *contract.STREAMING_TABLES):
+        connection.execute(create_table_sql(table))
+        columns = connection.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position",
+            [table.dataset, table.name],
+        ).fetchall()
+        assert tuple(name for (name,) in columns) == table.column_names
+
+
+# --- settings and lake paths --------------------------------------------------------------------
+
+
+def test_settings_defaults_are_the_contracts() -> None:
+    local = load_settings({})
+    assert (local.env, local.raw_uri, local.lake_uri, local.duckdb_path) == (
+        "local",
+        "data/raw",
+        "data/lake",
+        "data/warehouse.duckdb",
+    )
+    assert (local.spark_master, local.kafka_bootstrap_servers, local.checkpoint_uri) == (
+        "local[*]",
+        "localhost:9092",
+        "data/checkpoints",
+    )
+    prod = load_settings({"NETFLIX_ENV": "prod", "GCP_PROJECT": "p"})
+    assert (prod.raw_uri, prod.lake_uri, prod.checkpoint_uri) == (
+        "gs://data_netflix_2025/raw",
+        "gs://data_netflix_2025/lake",
+        "gs://data_netflix_2025/checkpoints",
+    )
+
+
+def test_each_setting_has_its_variable_and_a_bad_environment_is_refused() -> None:
+    settings = load_settings(
+        {"NETFLIX_RAW_URI": "r", "SPARK_MASTER": "spark://h:7077", "KAFKA_BOOTSTRAP_SERVERS": "k:1"}
+    )
+    assert (settings.raw_uri, settings.spark_master, settings.kafka_bootstrap_servers) == ("r", "spark://h:7077", "k:1")
+    round_trip = load_settings(settings.to_environ())
+    assert round_trip == settings
+    with pytest.raises(ValueError, match="NETFLIX_ENV"):
+        load_settings({"NETFLIX_ENV": "staging"})
+
+
+def test_lake_paths_and_months() -> None:
+    paths = LakePaths.from_settings(Settings(raw_uri="gs://b/raw/", lake_uri="gs://b/lake"))
+    assert paths.raw_path("users") == "gs://b/raw/users.csv"
+    assert paths.table_path("dim_users") == "gs://b/lake/dim_users"
+    assert months_between(date(2024, 11, 1), date(2025, 2, 1)) == [
+        date(2024, 11, 1),
+        date(2024, 12, 1),
+        date(2025, 1, 1),
+    ]
+    assert months_between(date(2024, 1, 1), date(2024, 1, 1)) == []
+
+
+def test_missing_raw_files_are_named(tmp_path: Path) -> None:
+    (tmp_path / "users.csv").write_text("user_id\n")
+    assert missing_raw_files(str(tmp_path)) == ["movies.csv", "watch_history.csv", "reviews.csv", "search_logs.csv"]
+    assert missing_raw_files("gs://bucket/raw") == []
+
+
+# --- the warehouse interface on DuckDB ----------------------------------------------------------
+
+
+def test_replacing_months_is_exact_and_a_bad_query_is_a_warehouse_error(tmp_path: Path) -> None:
+    warehouse = DuckDBWarehouse(str(tmp_path / "w.duckdb"))
+    table = contract.MONTHLY_ACTIVE_USERS
+
+    def rows(*months: str) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "month": [date.fromisoformat(m) for m in months],
+                "monthly_active_users": [1] * len(months),
+                "countries": [1] * len(months),
+                "total_sessions": [len(m) for m in months],
+                "total_watch_time_minutes": [1.5] * len(months),
+            }
+        )
+
+    warehouse.replace_rows(table, rows("2024-01-01", "2024-02-01"), (date(2024, 1, 1), date(2024, 3, 1)))
+    warehouse.replace_rows(table, rows("2024-02-01"), (date(2024, 2, 1), date(2024, 3, 1)))
+    months = warehouse.query(f"SELECT month FROM {table.qualified_name} ORDER BY month")["month"].dt.date.tolist()
+    assert months == [date(2024, 1, 1), date(2024, 2, 1)]
+    assert warehouse.table_exists(table.qualified_name) and not warehouse.table_exists("netflix_processed.nope")
+    with pytest.raises(WarehouseError, match="nope"):
+        warehouse.query("SELECT * FROM netflix_processed.nope")
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def cli(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    command = Path(sys.executable).with_name("netflix-lambda")
+    return subprocess.run([str(command), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+
+
+def test_version() -> None:
+    result = cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("netflix-lambda ")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("stream", "--trigger", "0"), "must be positive"),
+        (("stream", "--trigger", "soon"), "not a number"),
+        (("produce", "--rate", "-1"), "must be 0"),
+        (("produce", "--limit", "0"), "must be positive"),
+        (("batch", "--from", "2024-13"), "2024-13"),
+        (("batch", "--from", "2024-07", "--to", "2024-06"), "after"),
+        (("kafka", "restart"), "invalid choice"),
+    ],
+)
+def test_a_users_mistake_is_one_line_and_exit_code_2(tmp_path: Path, args: tuple[str, ...], says: str) -> None:
+    env = {"PATH": "/usr/bin:/bin", "NETFLIX_DUCKDB_PATH": str(tmp_path / "w.duckdb"), "DAGSTER_HOME": str(tmp_path)}
+    result = cli(*args, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.startswith("netflix-lambda")]) == 1
+
+
+def test_query_errors_are_one_line(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "NETFLIX_DUCKDB_PATH": str(tmp_path / "w.duckdb"), "DAGSTER_HOME": str(tmp_path)}
+    no_warehouse = cli("query", "SELECT 1", env=env, cwd=tmp_path)
+    assert no_warehouse.returncode == 2 and "netflix-lambda batch" in no_warehouse.stderr
+    duckdb.connect(str(tmp_path / "w.duckdb")).close()
+    bad_sql = cli("query", "SELEC nonsense", env=env, cwd=tmp_path)
+    assert bad_sql.returncode == 2 and "Traceback" not in bad_sql.stderr
+    assert len(bad_sql.stderr.strip().splitlines()) == 1
+    ok = cli("query", "SELECT 41 + 1 AS answer", "--format", "csv", env=env, cwd=tmp_path)
+    assert ok.returncode == 0 and ok.stdout.splitlines() == ["answer", "42"]
+
+
+def test_missing_raw_files_and_no_broker_are_one_line(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "NETFLIX_RAW_URI": str(tmp_path / "raw"),
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+        "DAGSTER_HOME": str(tmp_path),
+    }
+    batch = cli("batch", env=env, cwd=tmp_path)
+    assert batch.returncode == 2 and "missing raw file(s)" in batch.stderr and "Traceback" not in batch.stderr
+    (tmp_path / "events").mkdir()
+    (tmp_path / "events" / "a.json").write_text('{"session_id": "s"}\n')
+    produce = cli("produce", "--source", str(tmp_path / "events"), env=env, cwd=tmp_path)
+    assert produce.returncode == 2 and "no Kafka broker answers" in produce.stderr
+    assert "Traceback" not in produce.stderr
+    stream = cli("stream", env=env, cwd=tmp_path)
+    assert stream.returncode == 2 and "no Kafka broker answers" in stream.stderr
+    assert "netflix-lambda kafka start" in stream.stderr and "Traceback" not in stream.stderr
