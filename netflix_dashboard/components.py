@@ -134,7 +134,10 @@ def empty_state(reads: Sequence[TableRead], retry_note: str, compact: bool = Fal
         html.Ul(_what_happened(unavailable), className="empty-tables"),
     ]
     if commands:
-        intro = "Fill it with:" if len(commands) == 1 else "Start the stream, each in its own terminal:"
+        if tuple(commands) == tables.STREAM_COMMANDS:
+            intro = "Start the stream, each command in its own terminal:"
+        else:
+            intro = "Run:" if len(commands) == 1 else "Run, each command in its own terminal:"
         body += [html.Div(intro, className="empty-intro"), html.Pre("\n".join(f"$ {c}" for c in commands))]
     body.append(html.Div(retry_note, className="empty-retry"))
     return html.Div(body, className="empty-state compact" if compact else "empty-state")
