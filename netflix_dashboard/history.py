@@ -200,18 +200,21 @@ def top_content_table(read: TableRead) -> Any:
     ]
     rows = []
     for rank, title in enumerate(read.frame.to_dict("records"), start=1):
-        reviews = int(title["review_count"] or 0)
+        reviews = 0 if pd.isna(title["review_count"]) else int(title["review_count"])
+        original = not pd.isna(title["is_netflix_original"]) and bool(title["is_netflix_original"])
         rows.append(
             {
                 **title,
                 "rank": rank,
-                "original": html.Span("N", className="original-mark") if title["is_netflix_original"] else "",
+                "original": html.Span("N", className="original-mark") if original else "",
                 "total_views": theme.number(title["total_views"]),
                 "unique_viewers": theme.number(title["unique_viewers"]),
                 "watch_hours": theme.number(title["total_watch_time_minutes"] / 60),
                 "avg_progress_pct": theme.percent(title["avg_progress_pct"]),
                 "completion_rate": theme.fraction_percent(title["completion_rate"]),
-                "rating": f"★ {title['avg_review_rating']:.1f} ({reviews})" if reviews else "–",
+                "rating": "–"
+                if not reviews or pd.isna(title["avg_review_rating"])
+                else f"★ {title['avg_review_rating']:.1f} ({reviews})",
             }
         )
     return components.data_table(columns, rows, table_id="hist-top-content-table")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 
+import pandas as pd
 import plotly.graph_objects as go
 
 BACKGROUND = "#0b0d12"
@@ -88,7 +88,8 @@ def blank_figure(message: str) -> go.Figure:
 
 
 def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    # pd.isna also knows pandas' NA, which BigQuery's nullable columns hold.
+    return value is None or bool(pd.isna(value))
 
 
 def number(value: object) -> str:

@@ -9,6 +9,7 @@ named by NETFLIX_DASHBOARD_SCREENSHOTS).
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import re
 import shutil
@@ -166,6 +167,61 @@ def test_a_table_that_vanishes_between_check_and_query_reads_as_missing() -> Non
 
     read = data.Warehouse(CallableReader(query, table_exists)).read(tables.ENGAGEMENT_HEALTH_SERVING, "SELECT 1")
     assert read.status is data.Status.MISSING
+
+
+DATE_COLUMNS = {"month", "cohort_month", "activity_month"}
+COUNT_COLUMNS = re.compile(r"(sessions|users|_count|segments|views|viewers|rows|batch_id)$")
+
+
+def bigquery_shaped(frame: pd.DataFrame) -> pd.DataFrame:
+    """A DuckDB result in the dtypes google-cloud-bigquery gives: nullable integers and booleans,
+    tz-aware UTC timestamps, db-dtypes dates, and INT64 for sums of integers."""
+    import db_dtypes  # noqa: F401 - registers the "dbdate" dtype
+
+    shaped = frame.copy()
+    for column in shaped.columns:
+        values = shaped[column]
+        if column in DATE_COLUMNS:
+            shaped[column] = values.dt.date.astype("dbdate")
+        elif pd.api.types.is_datetime64_any_dtype(values):
+            shaped[column] = values.dt.tz_localize("UTC")
+        elif pd.api.types.is_bool_dtype(values):
+            shaped[column] = values.astype("boolean")
+        elif pd.api.types.is_integer_dtype(values) or (
+            pd.api.types.is_float_dtype(values) and COUNT_COLUMNS.search(column)
+        ):
+            shaped[column] = values.astype("Int64")
+    return shaped
+
+
+def test_pages_draw_the_same_numbers_from_bigquery_shaped_frames(warehouse: Warehouse) -> None:
+    import plotly.utils
+
+    from netflix_dashboard import history, realtime
+
+    duck = DuckDBFileReader(warehouse.path)
+    shaped = CallableReader(lambda sql: bigquery_shaped(duck.query(sql)), duck.table_exists)
+
+    def as_json(component: object) -> str:
+        return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False)
+
+    for reader in (duck, shaped):
+        outputs = realtime.render(data.load_realtime(reader), refresh_seconds=5)
+        source, empty, style, kpis, alerts = outputs[:5]
+        assert empty is None and style == {}
+        assert "batch recompute · 12 windows" in as_json(source)
+        assert f'"{expected_windows(warehouse)["unique_users"].iloc[-1]:,}"' in as_json(kpis)
+        assert '"HIGH"' in as_json(alerts)
+        for figure in outputs[6:]:
+            assert figure.data, "every chart has traces"
+            figure.to_json()
+
+        page = as_json(history.layout(reader))
+        latest = warehouse.engagement[warehouse.engagement["month"] == warehouse.engagement["month"].max()]
+        assert f'"{latest["monthly_active_users"].sum():,}"' in page
+        assert "could not be read" not in page
+        top = as_json(history.top_content_table(data.load_top_content(reader, date(2025, 6, 1))))
+        assert "★" in top  # review ratings rendered
 
 
 # --- in the browser ---------------------------------------------------------------------------------
