@@ -121,13 +121,16 @@ def register(app: dash.Dash, reader: WarehouseReader, refresh_seconds: float) ->
 
     @app.callback(*outputs, Input("rt-tick", "n_intervals"))
     def refresh(_: int) -> tuple[Any, ...]:
-        retry = f"This page looks again every {refresh_seconds:g} s."
         try:
             return render(data.load_realtime(reader), refresh_seconds)
         except Exception:  # the page must never show a traceback; the log keeps it
             log.exception("the Real-Time Engagement page could not be drawn")
             unreadable = TableRead(tables.ENGAGEMENT_HEALTH_REALTIME, Status.UNREADABLE)
-            return _empty(components.empty_state([unreadable], retry), _source_none())
+            return _empty(components.empty_state([unreadable], _retry_note(refresh_seconds)), _source_none())
+
+
+def _retry_note(refresh_seconds: float) -> str:
+    return f"This page looks again every {refresh_seconds:g} s."
 
 
 def _source_none() -> list[Any]:
@@ -143,8 +146,7 @@ def render(snapshot: Realtime, refresh_seconds: float) -> tuple[Any, ...]:
     health = data.stream_health(snapshot.batches, snapshot.read_at)
     source = _source(snapshot, health, refresh_seconds)
     if not snapshot.windows.ready:
-        retry = f"This page looks again every {refresh_seconds:g} s."
-        return _empty(components.empty_state([snapshot.windows], retry), source)
+        return _empty(components.empty_state([snapshot.windows], _retry_note(refresh_seconds)), source)
 
     windows = snapshot.windows.frame
     recent = snapshot.recent_windows
