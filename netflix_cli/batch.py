@@ -95,10 +95,7 @@ class RunWatcher:
             self._read_new_events()
 
     def _read_new_events(self) -> None:
-        try:
-            connection = self.instance.get_records_for_run(self.run_id, cursor=self._cursor, of_type=WATCHED_EVENTS)
-        except Exception:
-            return
+        connection = self.instance.get_records_for_run(self.run_id, cursor=self._cursor, of_type=WATCHED_EVENTS)
         self._cursor = connection.cursor
         for record in connection.records:
             self._on_event(record.event_log_entry)

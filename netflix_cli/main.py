@@ -92,15 +92,14 @@ def _stream(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _query(args: argparse.Namespace, settings: Settings) -> int:
-    from netflix_core.warehouse import WarehouseError
-    from netflix_core.warehouse.duckdb_warehouse import DuckDBWarehouse
+    from netflix_core.warehouse import READER_LOCK_TIMEOUT_SECONDS, WarehouseError, open_warehouse
 
     if settings.is_prod:
         return fail("query", "reads the local DuckDB warehouse; prod (BigQuery) is not wired yet")
     if not Path(settings.duckdb_path).exists():
         return fail("query", f"no warehouse at {settings.duckdb_path} yet: run `netflix-lambda batch` first")
     try:
-        frame = DuckDBWarehouse(settings.duckdb_path).query(args.sql)
+        frame = open_warehouse(settings, READER_LOCK_TIMEOUT_SECONDS).query(args.sql)
     except WarehouseError as error:
         return fail("query", str(error))
     if args.format == "csv":
@@ -109,6 +108,28 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(frame.to_json(orient="records", date_format="iso", lines=True))
     else:
         print(frame.to_string(index=False) if len(frame) else "(no rows)")
+    return 0
+
+
+def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
+    from netflix_core.warehouse import READER_LOCK_TIMEOUT_SECONDS, open_warehouse
+    from netflix_dashboard import serve
+
+    if settings.is_prod:
+        return fail("dashboard", "reads the local DuckDB warehouse; prod (BigQuery) is not wired yet")
+    # Werkzeug logs every request; the dashboards' own address is the one line worth printing.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    print(
+        f"dashboards on http://{args.host}:{args.port}/realtime and http://{args.host}:{args.port}/history "
+        f"(warehouse {settings.duckdb_path}); Ctrl-C stops them",
+        flush=True,
+    )
+    try:
+        serve(open_warehouse(settings, READER_LOCK_TIMEOUT_SECONDS), host=args.host, port=args.port)
+    except OSError as error:  # the port is taken, or the address is not this machine's
+        return fail("dashboard", f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
     return 0
 
 
@@ -147,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     stream = commands.add_parser("stream", help="run the streaming query")
     add_stream_arguments(stream)
     stream.set_defaults(handler=_stream)
+
+    dashboard = commands.add_parser("dashboard", help="serve the Real-Time Engagement and Historical Trends dashboards")
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    dashboard.add_argument("--port", type=int, default=8501)
+    dashboard.set_defaults(handler=_dashboard)
 
     query = commands.add_parser("query", help="run SQL against the warehouse")
     query.add_argument("sql")

@@ -261,3 +261,6 @@ STREAM_BATCHES = WarehouseTable(
     upsert_key=("query_id", "batch_id"),
 )  # fmt: skip
 STREAMING_TABLES = (ENGAGEMENT_HEALTH_REALTIME, QUARANTINED_EVENTS, STREAM_BATCHES)
+
+# The serving view: engagement_health_realtime's columns plus `source` ('batch' or 'speed').
+ENGAGEMENT_HEALTH_SERVING = f"{SERVING}.engagement_health"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Prepares a checkout to run: the Python virtualenv (.venv, the package installed editable with
 # its test extras, pinned by constraints.txt) and the JVM jars resolved by Maven from jvm/*/pom.xml
-# into .jars/spark, .jars/gcp and .jars/kafka.
+# into .jars/spark, .jars/gcp and .jars/kafka; Debian's chromium for the dashboard tests.
 #
 # Idempotent and fast when nothing changed: each step records a hash of its inputs (a stamp) and
-# is skipped while they stay the same. Needs python3.11, Java 17 and Maven on PATH; installs
-# nothing else. Run it from anywhere: bash scripts/setup.sh
+# is skipped while they stay the same. Needs python3.11, Java 17 and Maven on PATH; as root it
+# installs Debian's chromium when it is missing. Run it from anywhere: bash scripts/setup.sh
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -47,6 +47,19 @@ else
     run_quietly .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
     echo "$pip_inputs" >"$pip_stamp"
     say "installed python packages ($((SECONDS - started)) s)"
+fi
+
+# --- Debian packages --------------------------------------------------------------------------
+# The dashboard tests drive Debian's Chromium through Playwright (no browser download).
+if [[ ! -x /usr/bin/chromium ]]; then
+    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+        echo "setup: /usr/bin/chromium is missing: install Debian's chromium package (as root: apt-get install chromium)" >&2
+        exit 1
+    fi
+    started=$SECONDS
+    run_quietly apt-get update -q
+    run_quietly env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+    say "installed chromium from Debian ($((SECONDS - started)) s)"
 fi
 
 # --- JVM jars ----------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ def test_broker_restart_while_producing_loses_no_event(kafka_broker: LocalKafkaB
             kafka_broker.stop()
             time.sleep(1)
             kafka_broker.start()
-        except BaseException as error:  # re-raised in the test thread below
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test thread below
             restart_errors.append(error)
 
     restarter = threading.Thread(target=restart_broker)

@@ -1,5 +1,6 @@
 """The warehouse behind one interface (``Warehouse``): DuckDB embedded, BigQuery in prod."""
 
+from netflix_core.settings import Settings
 from netflix_core.warehouse.base import (
     BatchReport,
     MicroBatch,
@@ -11,7 +12,21 @@ from netflix_core.warehouse.base import (
     utc_now,
 )
 
+# How long a reader (dashboard, query) waits for a writer's lock: writers hold it for seconds.
+READER_LOCK_TIMEOUT_SECONDS = 10.0
+
+
+def open_warehouse(settings: Settings, lock_timeout_seconds: float = 120.0) -> Warehouse:
+    """The warehouse of ``settings.env`` for code outside Dagster (the command line, the streaming job)."""
+    if settings.is_prod:
+        raise NotImplementedError("the prod warehouse (BigQuery) is not wired yet; run with NETFLIX_ENV=local")
+    from netflix_core.warehouse.duckdb_warehouse import DuckDBWarehouse
+
+    return DuckDBWarehouse(settings.duckdb_path, lock_timeout_seconds)
+
+
 __all__ = [
+    "READER_LOCK_TIMEOUT_SECONDS",
     "BatchReport",
     "MicroBatch",
     "OffsetRangeSummary",
@@ -19,5 +34,6 @@ __all__ = [
     "Warehouse",
     "WarehouseError",
     "offsets_json",
+    "open_warehouse",
     "utc_now",
 ]
