@@ -2,13 +2,17 @@
 PY := .venv/bin/python
 CLI := .venv/bin/netflix-lambda
 
-.PHONY: setup test batch dagster bench bench-stream
+.PHONY: setup test test-emulators batch dagster bench bench-stream
 
 setup:
 	bash scripts/setup.sh
 
 test: setup
 	$(PY) -m pytest
+
+# The prod path's building blocks (GCS, Spark on gs://, BigQuery) against local emulators alone.
+test-emulators: setup
+	$(PY) -m pytest -m emulators
 
 # Sample data (generated once into data/raw), then the whole batch layer into data/warehouse.duckdb.
 batch: setup
