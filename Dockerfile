@@ -13,7 +13,8 @@ COPY netflix_assets ./netflix_assets
 COPY spark_streaming ./spark_streaming
 COPY producer ./producer
 COPY workspace.yaml ./
-RUN bash scripts/setup.sh
+# The BigQuery emulator serves the tests only.
+RUN NETFLIX_SETUP_BQEMU=0 bash scripts/setup.sh
 
 ENV PATH=/opt/netflix-lambda/.venv/bin:$PATH \
     NETFLIX_JARS_DIR=/opt/netflix-lambda/.jars \

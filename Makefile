@@ -4,7 +4,7 @@ CLI := .venv/bin/netflix-lambda
 # The Dagster instance that `netflix-lambda batch` writes to and `dagster dev` shows.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup lint test unit batch dagster bench bench-stream
+.PHONY: setup lint test unit test-emulators batch dagster bench bench-stream
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +21,10 @@ test: lint
 # The fast tier: no JVM, no broker, no Dagster run.
 unit: setup
 	$(PY) -m pytest -m unit
+
+# The prod path's building blocks (GCS, Spark on gs://, BigQuery) against local emulators alone.
+test-emulators: setup
+	$(PY) -m pytest -m emulators
 
 # Sample data (generated once into data/raw), then the whole batch layer into data/warehouse.duckdb.
 batch: setup

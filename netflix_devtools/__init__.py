@@ -1,1 +1,1 @@
-"""Development tools, apart from the platform: the data generator and the local Kafka broker."""
+"""Development tools, apart from the platform: the data generator, the local Kafka broker, the GCS and BigQuery emulators."""

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prepares a checkout to run: the Python virtualenv (.venv, the package installed editable with
-# its test extras, pinned by constraints.txt) and the JVM jars resolved by Maven from jvm/*/pom.xml
-# into .jars/spark, .jars/gcp and .jars/kafka; Debian's chromium for the dashboard tests.
+# its test extras, pinned by constraints.txt), the JVM jars resolved by Maven from jvm/*/pom.xml
+# into .jars/spark, .jars/gcp and .jars/kafka, the BigQuery emulator's own virtualenv
+# (.venv-bqemu, for the tests; NETFLIX_SETUP_BQEMU=0 skips it) and Debian's chromium for the
+# dashboard tests.
 #
 # Idempotent and fast when nothing changed: each step records a hash of its inputs (a stamp) and
 # is skipped while they stay the same. Needs python3.11, Java 17 and Maven on PATH; as root it
@@ -82,3 +84,31 @@ for name in spark gcp kafka; do
     count=$(find "$out" -name '*.jar' | wc -l)
     say "resolved $out: $count jars, $(du -sh "$out" | cut -f1) ($((SECONDS - started)) s)"
 done
+
+# --- BigQuery emulator (tests) -----------------------------------------------------------------
+# Its own virtualenv: bqemulator's pins clash with the project's (scripts/bqemu-requirements.txt).
+# DuckDB's spatial and avro extensions are installed from their PyPI wheels into
+# .venv-bqemu/duckdb-home/.duckdb/extensions; netflix_devtools/emulators.py starts the emulator
+# with that folder as HOME, so its INSTALL finds them there and downloads nothing.
+bq_venv=.venv-bqemu
+bq_home=$bq_venv/duckdb-home
+# Inside the virtualenv, like the .venv stamp.
+bq_stamp=$bq_venv/.bqemu-install.sha256
+bq_inputs=$(hash_of scripts/bqemu-requirements.txt scripts/install_duckdb_extensions.py)
+if [[ "${NETFLIX_SETUP_BQEMU:-1}" == 0 ]]; then
+    say "$bq_venv skipped (NETFLIX_SETUP_BQEMU=0)"
+elif stamp_matches "$bq_stamp" "$bq_inputs" && compgen -G "$bq_home/.duckdb/extensions/*/*/spatial.duckdb_extension" >/dev/null; then
+    say "$bq_venv up to date"
+else
+    started=$SECONDS
+    if [[ ! -x $bq_venv/bin/python ]]; then
+        python3.11 -m venv "$bq_venv"
+        say "created $bq_venv with $($bq_venv/bin/python --version)"
+    fi
+    run_quietly "$bq_venv/bin/python" -m pip install -q --disable-pip-version-check -r scripts/bqemu-requirements.txt
+    rm -rf "$bq_home"
+    mkdir -p "$bq_home"
+    run_quietly env HOME="$PWD/$bq_home" "$bq_venv/bin/python" scripts/install_duckdb_extensions.py spatial avro
+    echo "$bq_inputs" >"$bq_stamp"
+    say "installed $bq_venv: bqemulator $($bq_venv/bin/python -c 'import importlib.metadata as m; print(m.version("bqemulator"))'), duckdb extensions in $bq_home ($((SECONDS - started)) s)"
+fi

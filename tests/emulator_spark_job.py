@@ -1,0 +1,89 @@
+"""The Spark half of tests/test_emulators.py, run in a process of its own (its own JVM).
+
+The test session's one SparkSession starts without the GCS connector, and ``spark.jars`` only
+takes effect when a JVM starts: gs:// needs a new JVM, hence a new Python process. Reads a CSV
+from gs://, writes it as Parquet to gs://, reads that back and writes what it saw as JSON.
+
+    python -m tests.emulator_spark_job GCS_URL CSV_URI PARQUET_URI RESULT_JSON SCRATCH_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+from pyspark.sql import types as T
+
+REPO = Path(__file__).resolve().parent.parent
+
+# The CSV's columns; the Parquet files get them in this order, which is the order the BigQuery
+# load's schema must follow (bqemulator inserts Parquet columns by position).
+CSV_SCHEMA = T.StructType(
+    [
+        T.StructField("user_id", T.StringType()),
+        T.StructField("movie_id", T.StringType()),
+        T.StructField("watch_date", T.DateType()),
+        T.StructField("watched_at", T.TimestampType()),
+        T.StructField("minutes", T.DoubleType()),
+    ]
+)
+
+
+def emulator_spark_conf(gcs_url: str, scratch: Path) -> dict[str, str]:
+    jars = sorted(str(path) for path in (REPO / ".jars" / "gcp").glob("*.jar"))
+    if not jars:
+        raise SystemExit("no jars in .jars/gcp: run scripts/setup.sh")
+    return {
+        "spark.jars": ",".join(jars),
+        "spark.driver.memory": "512m",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": "2",
+        "spark.sql.session.timeZone": "UTC",
+        # Spark's default INT96 is a legacy encoding; BigQuery reads TIMESTAMP_MICROS as TIMESTAMP.
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.warehouse.dir": str(scratch / "warehouse"),
+        "spark.local.dir": str(scratch / "local"),
+        "spark.pyspark.python": sys.executable,
+        "spark.pyspark.driver.python": sys.executable,
+        "spark.hadoop.fs.gs.impl": "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFileSystem",
+        "spark.hadoop.fs.AbstractFileSystem.gs.impl": "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFS",
+        # The emulator instead of storage.googleapis.com, with no credentials at all.
+        "spark.hadoop.fs.gs.storage.root.url": gcs_url,
+        "spark.hadoop.fs.gs.auth.service.account.enable": "false",
+        "spark.hadoop.fs.gs.auth.null.enable": "true",
+        "spark.hadoop.fs.gs.project.id": "netflix-test",
+    }
+
+
+def _rows(frame) -> list[dict]:
+    return [
+        {key: value.isoformat() if hasattr(value, "isoformat") else value for key, value in row.asDict().items()}
+        for row in frame.orderBy("user_id", "movie_id").collect()
+    ]
+
+
+def main(gcs_url: str, csv_uri: str, parquet_uri: str, result_json: str, scratch_dir: str) -> None:
+    builder = SparkSession.builder.master("local[1]").appName("emulator-test")
+    for key, value in emulator_spark_conf(gcs_url, Path(scratch_dir)).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    try:
+        csv = spark.read.option("header", True).schema(CSV_SCHEMA).csv(csv_uri)
+        # Two part files, so that the load job's wildcard has more than one file to take.
+        csv.repartition(2).write.mode("overwrite").parquet(parquet_uri)
+        parquet = spark.read.parquet(parquet_uri)
+        result = {
+            "csv_rows": _rows(csv),
+            "parquet_rows": _rows(parquet),
+            "parquet_schema": [(field.name, field.dataType.simpleString()) for field in parquet.schema.fields],
+        }
+    finally:
+        spark.stop()
+    Path(result_json).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
