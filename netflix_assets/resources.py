@@ -7,6 +7,8 @@ they are (the command line, the standalone streaming job, tests).
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import SparkSession
@@ -44,7 +46,7 @@ class LakeResource(dg.ConfigurableResource):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LakeResource:
-        return cls(raw_uri=settings.raw_uri, lake_uri=settings.lake_uri, checkpoint_uri=settings.checkpoint_uri)
+        return cls(**asdict(LakePaths.from_settings(settings)))
 
     @property
     def paths(self) -> LakePaths:

@@ -114,7 +114,7 @@ class RunWatcher:
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             if outcome.asset == step:  # a check of its own: named after what it checks
-                outcome.asset = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                outcome.asset = f"{evaluation.asset_key.path[-1]}:{evaluation.check_name}"
             if evaluation.passed:
                 outcome.checks_passed += 1
             else:
@@ -133,15 +133,11 @@ class RunWatcher:
 
     def _finished(self, step: str, outcome: StepOutcome, at: float) -> None:
         seconds = at - outcome.started if outcome.started else 0.0
-        parts = [f"{outcome.asset:<50}"]
-        parts.append(f"{outcome.rows:>12,} rows" if outcome.rows is not None else " " * 17)
-        if outcome.partitions > 1:
-            parts.append(f"{outcome.partitions} months")
+        rows = f"{outcome.rows:,} rows" if outcome.rows is not None else ""
+        months = f"{outcome.partitions} months" if outcome.partitions > 1 else ""
         checks = outcome.checks_passed + len(outcome.checks_failed)
-        if checks:
-            parts.append(f"checks {outcome.checks_passed}/{checks} passed")
-        parts.append(f"{seconds:6.1f} s")
-        self.bar.write("  " + "  ".join(parts))
+        verdict = f"checks {outcome.checks_passed}/{checks} passed" if checks else ""
+        self.bar.write(f"  {outcome.asset:<58} {rows:>13} {months:>10} {verdict:>20} {seconds:>7.1f} s")
         for failed in outcome.checks_failed:
             self.bar.write(f"    CHECK FAILED {failed}")
         self.bar.update()

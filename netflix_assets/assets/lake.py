@@ -5,6 +5,7 @@ hand and reports the results as its checks; key checks are blocking at ERROR sev
 """
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -151,60 +152,48 @@ def _read_lake(spark: SparkResource, lake: LakeResource, table: str) -> DataFram
     return read_table(spark.get_session(), lake.paths, table)
 
 
-@dg.asset(
-    key=lake_key(contract.DIM_USERS),
-    deps=[raw_key("users")],
-    group_name=GROUP,
-    kinds=KINDS,
-    check_specs=DIM_USERS_CHECKS.specs(),
-)
-def dim_users(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
-    """Clean users, one row per user_id (latest created_at wins)."""
-    result = cleaning.clean_users(_read_raw(spark, lake, "users"))
-    return _clean_whole_table(context, spark, lake, result, DIM_USERS_CHECKS)
+def _whole_table_asset(
+    checks: TableChecks,
+    raw_table: str,
+    clean: Callable[..., CleanResult],
+    description: str,
+    dimensions: tuple[str, ...] = (),
+) -> dg.AssetsDefinition:
+    """A lake table rebuilt whole from its raw file (and the clean ``dimensions`` it checks keys against)."""
 
-
-@dg.asset(
-    key=lake_key(contract.DIM_MOVIES),
-    deps=[raw_key("movies")],
-    group_name=GROUP,
-    kinds=KINDS,
-    check_specs=DIM_MOVIES_CHECKS.specs(),
-)
-def dim_movies(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
-    """Clean movies, one row per movie_id."""
-    result = cleaning.clean_movies(_read_raw(spark, lake, "movies"))
-    return _clean_whole_table(context, spark, lake, result, DIM_MOVIES_CHECKS)
-
-
-@dg.asset(
-    key=lake_key(contract.FACT_REVIEWS),
-    deps=[raw_key("reviews"), lake_key(contract.DIM_USERS), lake_key(contract.DIM_MOVIES)],
-    group_name=GROUP,
-    kinds=KINDS,
-    check_specs=FACT_REVIEWS_CHECKS.specs(),
-)
-def fact_reviews(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
-    """Clean reviews of known users and movies, with the month of review_date."""
-    result = cleaning.clean_reviews(
-        _read_raw(spark, lake, "reviews"),
-        _read_lake(spark, lake, contract.DIM_USERS),
-        _read_lake(spark, lake, contract.DIM_MOVIES),
+    @dg.asset(
+        key=lake_key(checks.table),
+        deps=[raw_key(raw_table), *(lake_key(dimension) for dimension in dimensions)],
+        group_name=GROUP,
+        kinds=KINDS,
+        check_specs=checks.specs(),
+        description=description,
     )
-    return _clean_whole_table(context, spark, lake, result, FACT_REVIEWS_CHECKS)
+    def whole_table(
+        context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource
+    ) -> dg.MaterializeResult:
+        result = clean(_read_raw(spark, lake, raw_table), *(_read_lake(spark, lake, d) for d in dimensions))
+        return _clean_whole_table(context, spark, lake, result, checks)
+
+    return whole_table
 
 
-@dg.asset(
-    key=lake_key(contract.FACT_SEARCHES),
-    deps=[raw_key("search_logs")],
-    group_name=GROUP,
-    kinds=KINDS,
-    check_specs=FACT_SEARCHES_CHECKS.specs(),
+dim_users = _whole_table_asset(
+    DIM_USERS_CHECKS, "users", cleaning.clean_users, "Clean users, one row per user_id (latest created_at wins)."
 )
-def fact_searches(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
-    """Clean search logs, one row per search_id."""
-    result = cleaning.clean_search_logs(_read_raw(spark, lake, "search_logs"))
-    return _clean_whole_table(context, spark, lake, result, FACT_SEARCHES_CHECKS)
+dim_movies = _whole_table_asset(
+    DIM_MOVIES_CHECKS, "movies", cleaning.clean_movies, "Clean movies, one row per movie_id."
+)
+fact_reviews = _whole_table_asset(
+    FACT_REVIEWS_CHECKS,
+    "reviews",
+    cleaning.clean_reviews,
+    "Clean reviews of known users and movies, with the month of review_date.",
+    dimensions=(contract.DIM_USERS, contract.DIM_MOVIES),
+)
+fact_searches = _whole_table_asset(
+    FACT_SEARCHES_CHECKS, "search_logs", cleaning.clean_search_logs, "Clean search logs, one row per search_id."
+)
 
 
 @dg.asset(
