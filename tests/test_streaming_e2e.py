@@ -695,6 +695,8 @@ def test_sigkill_mid_stream_and_restart_neither_loses_nor_double_counts(
             batch_id = wait_for_kill_point(point, layer.checkpoint, committed_before + more_commits, job, log)
             os.killpg(job.pid, signal.SIGKILL)
             job.wait()
+            with open(log, "a") as output:
+                output.write(f"test: SIGKILL in batch {batch_id}: {KILL_POINTS[point]} (seed {SIGKILL_SEED})\n")
             assert not (layer.checkpoint / "commits" / str(batch_id)).exists(), (
                 f"seed {SIGKILL_SEED}: batch {batch_id} was not in flight at '{point}' ({KILL_POINTS[point]})"
             )
