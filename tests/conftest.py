@@ -18,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from pyspark.sql import SparkSession
 
 from netflix_core.settings import Settings
 from tests.oracle import COLUMNS as ORACLE_COLUMNS
@@ -328,7 +329,7 @@ def write_csv(path: Path, table: str, rows: list[dict[str, str]], header: list[s
 
 
 # ----------------------------------------------------------------------------------------------
-# Watch history: the project's generator when it exists, else a small deterministic stand-in.
+# Watch history: the project's generator, with the sample's ids.
 # ----------------------------------------------------------------------------------------------
 
 WATCH_SESSIONS = 20_000
@@ -363,8 +364,14 @@ def make_settings(root: Path, raw: Path | None = None) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def spark(tmp_path_factory: pytest.TempPathFactory):
-    """The one SparkSession (one JVM) of the whole test session."""
+def spark(tmp_path_factory: pytest.TempPathFactory) -> SparkSession:
+    """The one SparkSession (one JVM) of the whole test session, in one configuration.
+
+    Its settings are the product's (``spark_conf`` of ``make_settings``), plus scratch folders
+    and no UI, which are fixed when the JVM starts. Every other builder call in the tests (the
+    batch job's Spark resource, the speed-layer settings) comes from ``make_settings`` too, so
+    getOrCreate() re-applies the same SQL settings: no result depends on which test came first.
+    """
     from netflix_core.spark import get_spark_session
 
     scratch = tmp_path_factory.mktemp("spark")
@@ -373,7 +380,6 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
         "tests",
         {
             "spark.ui.enabled": "false",
-            "spark.ui.showConsoleProgress": "false",
             "spark.sql.warehouse.dir": str(scratch / "warehouse"),
             "spark.local.dir": str(scratch / "local"),
         },

@@ -12,14 +12,12 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
-from netflix_assets.assets.lake import DIM_USERS_CHECKS, FACT_WATCH_SESSIONS_CHECKS, fact_watch_sessions
+from netflix_assets.assets.lake import fact_watch_sessions
 from netflix_assets.assets.processed import processed_assets
-from netflix_assets.checks import batch_checks
 from netflix_assets.definitions import build_definitions
-from netflix_assets.resources import DuckDBWarehouseResource, LakeResource, SparkResource, resources_for
+from netflix_assets.resources import resources_for
 from tests.conftest import (
     HEADERS,
     MONTHLY_TABLES,
@@ -77,14 +75,6 @@ def _materialized(result) -> dict[str, set]:
         materialization = event.event_specific_data.materialization
         out.setdefault(materialization.asset_key.to_user_string(), set()).add(materialization.partition)
     return out
-
-
-def _check(name: str, asset: str) -> dg.AssetChecksDefinition:
-    for check in batch_checks:
-        spec = next(iter(check.check_specs))
-        if spec.name == name and spec.asset_key.to_user_string() == asset:
-            return check
-    raise LookupError((asset, name))
 
 
 # -- the shared run ------------------------------------------------------------------------------
@@ -264,120 +254,6 @@ def test_rematerializing_a_month_replaces_exactly_that_month(batch_run, sample_r
             for r in rejected_after
             if r["month"] == month
         ) == Counter(r for r in oracle.rejected("watch_history") if r[1] == month)
-
-
-# -- blocking checks stop what is downstream of them --------------------------------------------
-
-
-def test_missing_column_blocks_everything_downstream_of_users(sample_raw_dir, tmp_path):
-    raw = tmp_path / "raw"
-    shutil.copytree(sample_raw_dir, raw)
-    with (sample_raw_dir / "users.csv").open(newline="") as handle:
-        rows = list(csv.reader(handle))
-    drop = rows[0].index("email")
-    with (raw / "users.csv").open("w", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows([r[:drop] + r[drop + 1 :] for r in rows[:200]])
-    settings = make_settings(tmp_path, raw=raw)
-    job = build_definitions(settings).resolve_job_def("batch_job")
-    result = job.execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), partition_key=REPLACED_MONTH, raise_on_error=False
-    )
-    evaluations = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
-    users_check = evaluations[("raw/users", "has_expected_columns")]
-    assert not users_check.passed
-    assert users_check.severity == dg.AssetCheckSeverity.ERROR
-    assert users_check.metadata["missing_columns"].value == ["email"]
-    materialized = set(_materialized(result))
-    blocked = {
-        "lake/dim_users",
-        "lake/fact_reviews",
-        "lake/fact_watch_sessions",
-        *(f"netflix_processed/{t}" for t in PROCESSED_GRAIN),
-    }
-    assert not (materialized & blocked), materialized & blocked
-    # The branches that do not need users still ran.
-    assert {"raw/users", "lake/dim_movies", "lake/fact_searches"} <= materialized
-    assert not result.success
-    assert not Path(settings.lake_uri, "dim_users").exists()
-    assert not Path(settings.duckdb_path).exists() or not warehouse_has_tables(settings)
-
-
-def warehouse_has_tables(settings) -> bool:
-    connection = duckdb.connect(settings.duckdb_path, read_only=True)
-    try:
-        return bool(
-            connection.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'netflix_processed'"
-            ).fetchall()[0][0]
-        )
-    finally:
-        connection.close()
-
-
-def _resources(settings):
-    return dict(
-        spark=SparkResource.from_settings(settings),
-        lake=LakeResource.from_settings(settings),
-        warehouse=DuckDBWarehouseResource.from_settings(settings),
-    )
-
-
-def _result(checks, frame, name: str) -> dg.AssetCheckResult:
-    return next(result for result in checks.results(checks.measure(frame)) if result.check_name == name)
-
-
-def test_key_check_fails_on_a_duplicated_key(batch_run, spark):
-    dim = spark.read.parquet(f"{batch_run.settings.lake_uri}/dim_users")
-    assert next(s for s in DIM_USERS_CHECKS.specs() if s.name == "user_id_not_null_and_unique").blocking
-    passed = _result(DIM_USERS_CHECKS, dim, "user_id_not_null_and_unique")
-    assert passed.passed and passed.metadata["duplicate_keys"].value == 0
-
-    failed = _result(DIM_USERS_CHECKS, dim.unionByName(dim.limit(1)), "user_id_not_null_and_unique")
-    assert not failed.passed
-    assert failed.severity == dg.AssetCheckSeverity.ERROR
-    assert failed.metadata["duplicate_keys"].value == 1 and failed.metadata["null_keys"].value == 0
-
-
-def test_key_check_fails_on_a_null_key(batch_run, spark):
-    from pyspark.sql import functions as F
-
-    facts = spark.read.parquet(f"{batch_run.settings.lake_uri}/fact_watch_sessions")
-    broken = facts.limit(5).withColumn("session_id", F.lit(None).cast("string")).unionByName(facts.limit(20))
-    result = _result(FACT_WATCH_SESSIONS_CHECKS, broken, "session_id_not_null_and_unique")
-    assert not result.passed and result.metadata["null_keys"].value == 5
-
-
-def resources_subset(check, resources):
-    return {key: resources[key] for key in check.required_resource_keys if key != "io_manager"}
-
-
-def test_reconciliation_check_fails_when_the_table_drifts(batch_run, tmp_path):
-    check = _check("reconciles_with_fact_partitions", "netflix_processed/monthly_engagement")
-    settings = make_settings(tmp_path)
-    shutil.copyfile(batch_run.settings.duckdb_path, settings.duckdb_path)
-    settings = settings.with_overrides(lake_uri=batch_run.settings.lake_uri)
-    resources = resources_subset(check, _resources(settings))
-    assert check(**resources).passed
-    connection = duckdb.connect(settings.duckdb_path)
-    try:
-        connection.execute(
-            "UPDATE netflix_processed.monthly_engagement SET total_sessions = total_sessions + 1 "
-            "WHERE month = DATE '2024-06-01' AND country = 'USA' AND subscription_plan = 'Basic'"
-        )
-    finally:
-        connection.close()
-    drifted = check(**resources)
-    assert not drifted.passed
-    assert "2024-06-01" in drifted.metadata["mismatched_months"].value
-
-
-def test_accepted_values_check_fails_on_an_unknown_plan(batch_run, spark):
-    from pyspark.sql import functions as F
-
-    dim = spark.read.parquet(f"{batch_run.settings.lake_uri}/dim_users")
-    broken = dim.limit(10).withColumn("subscription_plan", F.lit("Diamond"))
-    result = _result(DIM_USERS_CHECKS, broken, "accepted_values")
-    assert not result.passed and result.metadata["subscription_plan"].value == 10
 
 
 # -- the command line ----------------------------------------------------------------------------

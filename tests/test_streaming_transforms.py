@@ -13,7 +13,6 @@ from netflix_core.contract import RAW_COLUMNS
 from netflix_core.transforms.cleaning import clean_movies, clean_users
 from netflix_core.transforms.engagement_health import (
     QUARANTINE_REASONS,
-    REALTIME_COLUMNS,
     aggregate_engagement,
     deduplicate_events,
     engagement_health,
@@ -27,9 +26,11 @@ from netflix_core.transforms.engagement_health import (
 pytest.register_assert_rewrite("tests.streaming_fixtures")
 
 from tests.streaming_fixtures import (  # noqa: E402
+    SPEC_REALTIME_COLUMNS,
     Dimensions,
     assert_matches_reference,
     event,
+    hll_bound,
     malformed_messages,
     message,
     reference_dimensions,
@@ -65,7 +66,7 @@ def no_dimensions(spark: SparkSession) -> tuple[DataFrame, DataFrame]:
     return users, movies
 
 
-def test_bare_nan_is_read_as_null_and_values_are_typed(streaming_spark: SparkSession) -> None:
+def test_bare_nan_is_read_as_null_and_values_are_typed(spark: SparkSession) -> None:
     first_sample = sample_messages()[0]
     assert b": NaN" in first_sample
     crafted = (
@@ -73,7 +74,7 @@ def test_bare_nan_is_read_as_null_and_values_are_typed(streaming_spark: SparkSes
         b'"watch_duration_minutes": NaN, "progress_percentage": NaN, "user_rating": 4.0, "is_download": true, '
         b'"quality": NaN, "device_type": "NaN"}'
     )
-    parsed = parse_watch_events(kafka_records(streaming_spark, [first_sample, crafted]))
+    parsed = parse_watch_events(kafka_records(spark, [first_sample, crafted]))
     rows = parsed.withColumn("event_time", utc_text("event_time")).orderBy("offset").collect()
 
     sample, nans = rows
@@ -92,12 +93,12 @@ def test_bare_nan_is_read_as_null_and_values_are_typed(streaming_spark: SparkSes
     assert (nans.quality, nans.device_type) == (None, None)
 
 
-def test_every_kind_of_malformed_message_gets_its_reason(streaming_spark: SparkSession) -> None:
+def test_every_kind_of_malformed_message_gets_its_reason(spark: SparkSession) -> None:
     cases = [*malformed_messages(), (b"", "not_json"), (None, "not_json")]
     assert {reason for _, reason in cases} == set(QUARANTINE_REASONS), "a case for every reason"
     good = message(event("session_good", "2025-12-01 10:00:00"))
     values = [value for value, _ in cases] + [good]
-    parsed = parse_watch_events(kafka_records(streaming_spark, values)).select("offset", "quarantine_reason")
+    parsed = parse_watch_events(kafka_records(spark, values)).select("offset", "quarantine_reason")
     reasons = dict(parsed.collect())
 
     expected = {offset: reason for offset, (_, reason) in enumerate(cases)} | {len(cases): None}
@@ -107,9 +108,9 @@ def test_every_kind_of_malformed_message_gets_its_reason(streaming_spark: SparkS
     assert [reference_parse(value)[0] for value in values] == [expected[o] for o in range(len(values))]
 
 
-def test_every_message_keeps_its_raw_value_and_kafka_coordinates(streaming_spark: SparkSession) -> None:
+def test_every_message_keeps_its_raw_value_and_kafka_coordinates(spark: SparkSession) -> None:
     values = [message(event("s1", "2025-12-01 10:00:00")), b"oops"]
-    parsed = parse_watch_events(kafka_records(streaming_spark, values, topic="t1"))
+    parsed = parse_watch_events(kafka_records(spark, values, topic="t1"))
     parsed = parsed.withColumn("kafka_timestamp", utc_text("kafka_timestamp")).orderBy("offset").collect()
 
     coordinates = [(r.raw_value, r.topic, r.partition, r.offset, r.quarantine_reason) for r in parsed]
@@ -117,10 +118,10 @@ def test_every_message_keeps_its_raw_value_and_kafka_coordinates(streaming_spark
     assert [r.kafka_timestamp for r in parsed] == ["2026-01-01 00:00:00.000", "2026-01-01 00:00:00.001"]
 
 
-def test_dedup_drops_repeats_of_session_and_timestamp_only(streaming_spark: SparkSession) -> None:
+def test_dedup_drops_repeats_of_session_and_timestamp_only(spark: SparkSession) -> None:
     repeated = event("s1", "2025-12-01 10:00:00")
     events = [repeated, repeated, event("s1", "2025-12-01 10:00:30"), event("s2", "2025-12-01 10:00:00")]
-    kept = deduplicate_events(events_frame(streaming_spark, events))
+    kept = deduplicate_events(events_frame(spark, events))
 
     assert sorted((r.session_id, r.timestamp) for r in kept.collect()) == [
         ("s1", "2025-12-01 10:00:00"),
@@ -162,10 +163,10 @@ def movie(movie_id: str, genre: str, original: str, imdb: str = "7.0") -> dict[s
     }
 
 
-def test_enrichment_joins_one_row_per_key_despite_duplicate_raw_rows(streaming_spark: SparkSession) -> None:
+def test_enrichment_joins_one_row_per_key_despite_duplicate_raw_rows(spark: SparkSession) -> None:
     users = clean_users(
         raw_rows(
-            streaming_spark,
+            spark,
             "users",
             [
                 user("u1", "USA", "2024-01-01 00:00:00"),
@@ -177,7 +178,7 @@ def test_enrichment_joins_one_row_per_key_despite_duplicate_raw_rows(streaming_s
     ).clean
     movies = clean_movies(
         raw_rows(
-            streaming_spark,
+            spark,
             "movies",
             [
                 movie("m1", "Drama", "True"),
@@ -192,7 +193,7 @@ def test_enrichment_joins_one_row_per_key_despite_duplicate_raw_rows(streaming_s
         event("s2", "2025-12-01 10:00:00", user_id="u2", movie_id="m2"),
         event("s3", "2025-12-01 10:00:00", user_id="nobody", movie_id="nothing", device_type=None, quality=None),
     ]
-    enriched = enrich_events(events_frame(streaming_spark, events), user_dimension(users), movie_dimension(movies))
+    enriched = enrich_events(events_frame(spark, events), user_dimension(users), movie_dimension(movies))
     rows = {r.session_id: r for r in enriched.collect()}
 
     assert sorted(rows) == ["s1", "s2", "s3"]
@@ -217,10 +218,10 @@ def test_enrichment_joins_one_row_per_key_despite_duplicate_raw_rows(streaming_s
     assert (totals[0], totals[1]) == (3, 17.5)
 
 
-def test_windows_are_five_minute_tumbling_on_event_time(streaming_spark: SparkSession) -> None:
+def test_windows_are_five_minute_tumbling_on_event_time(spark: SparkSession) -> None:
     times = ["2025-12-01 10:04:59", "2025-12-01 10:05:00", "2025-12-01 10:09:59.5", "2025-12-01 10:10:00"]
     events = [event(f"s{i}", t) for i, t in enumerate(times)]
-    out = aggregate_engagement(enrich_events(events_frame(streaming_spark, events), *no_dimensions(streaming_spark)))
+    out = aggregate_engagement(enrich_events(events_frame(spark, events), *no_dimensions(spark)))
     windows = sorted(out.select(utc_text("window_start"), utc_text("window_end"), "total_sessions").collect())
 
     assert windows == [
@@ -240,7 +241,7 @@ def test_windows_are_five_minute_tumbling_on_event_time(streaming_spark: SparkSe
         (5, 5, 100.0, "HIGH"),
     ],
 )
-def test_rates_and_alert_level(streaming_spark: SparkSession, low: int, total: int, rate: float, level: str) -> None:
+def test_rates_and_alert_level(spark: SparkSession, low: int, total: int, rate: float, level: str) -> None:
     # Low engagement: progress under 20; a NULL progress is never low.
     progress = [5.0] * low + [None if i == 0 else 80.0 for i in range(total - low)]
     actions = ["stopped", "completed"] * total
@@ -248,7 +249,7 @@ def test_rates_and_alert_level(streaming_spark: SparkSession, low: int, total: i
         event(f"s{i}", "2025-12-01 10:00:00", progress_percentage=p, action=actions[i], quality="SD")
         for i, p in enumerate(progress)
     ]
-    enriched = enrich_events(events_frame(streaming_spark, events), *no_dimensions(streaming_spark))
+    enriched = enrich_events(events_frame(spark, events), *no_dimensions(spark))
     row = aggregate_engagement(enriched).first()
 
     stopped_under_50 = sum(1 for i, p in enumerate(progress) if actions[i] == "stopped" and p is not None and p < 50)
@@ -262,12 +263,12 @@ def test_rates_and_alert_level(streaming_spark: SparkSession, low: int, total: i
     assert row.avg_completion_pct == pytest.approx(sum(known) / len(known))
 
 
-def test_output_has_the_spec_columns_and_types(streaming_spark: SparkSession) -> None:
-    records = kafka_records(streaming_spark, [message(event("s", "2025-12-01 10:00:00"))])
-    out = engagement_health(records, *no_dimensions(streaming_spark))
+def test_output_has_the_spec_columns_and_types(spark: SparkSession) -> None:
+    records = kafka_records(spark, [message(event("s", "2025-12-01 10:00:00"))])
+    out = engagement_health(records, *no_dimensions(spark))
     types = {f.name: f.dataType for f in out.schema.fields}
 
-    assert tuple(out.columns) == REALTIME_COLUMNS
+    assert sorted(out.columns) == sorted(SPEC_REALTIME_COLUMNS)
     assert {c for c, t in types.items() if isinstance(t, TimestampType)} == {"window_start", "window_end", "updated_at"}
     assert {c for c, t in types.items() if isinstance(t, LongType)} == {
         "total_sessions",
@@ -298,14 +299,40 @@ def extra_messages() -> list[bytes]:
 
 
 def test_every_output_column_matches_an_independent_computation(
-    streaming_spark: SparkSession, sample_dimensions: Dimensions
+    spark: SparkSession, sample_dimensions: Dimensions
 ) -> None:
     values = sample_messages() + extra_messages()
-    out = engagement_health(kafka_records(streaming_spark, values), sample_dimensions.users, sample_dimensions.movies)
+    out = engagement_health(kafka_records(spark, values), sample_dimensions.users, sample_dimensions.movies)
     actual = out.toPandas()
 
     parsed = [reference_parse(value) for value in values]
     expected = reference_engagement([typed for reason, typed in parsed if reason is None], *reference_dimensions())
     assert int(actual.total_sessions.sum()) == 4500 + 6  # the replayed event counts once
     assert (actual.country == "Unknown").sum() >= 1 and (actual.genre_primary == "Unknown").sum() >= 1
+    assert_matches_reference(actual, expected)
+
+
+def test_unique_users_is_hyperloglog_within_its_error_where_few_users_watch_many_times(
+    spark: SparkSession, sample_dimensions: Dimensions
+) -> None:
+    """Windows of many sessions by few users, and one of many users: unique_users must be the
+    distinct count within HyperLogLog's error, which the session count is far outside of."""
+    few = [
+        event(f"few_{user}_{n:03d}", f"2025-12-02 10:0{n % 5}:{n % 60:02d}", user_id=user)
+        for user in ("user_00001", "user_00002", "user_00003", "user_00004", "user_00005", "user_00006")
+        for n in range(100)
+    ]
+    one = [event(f"one_{n:03d}", f"2025-12-02 10:10:{n % 60:02d}", user_id="user_00007") for n in range(50)]
+    many = [
+        event(f"many_{n:04d}", f"2025-12-02 10:2{n % 5}:{n % 60:02d}", user_id=f"viewer_{n % 1200:04d}")
+        for n in range(3000)
+    ]
+    values = [message(e) for e in few + one + many]
+    actual = engagement_health(kafka_records(spark, values), sample_dimensions.users, sample_dimensions.movies)
+    actual = actual.toPandas()
+
+    expected = reference_engagement([reference_parse(value)[1] for value in values], *reference_dimensions())
+    # The data tells a HyperLogLog from a session count: every window's count is far outside the error.
+    assert (expected.total_sessions - expected.exact_unique_users > hll_bound(expected.exact_unique_users)).all()
+    assert expected.exact_unique_users.max() == 1200 and len(expected) >= 3
     assert_matches_reference(actual, expected)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -15,7 +15,7 @@ import pytest
 from netflix_core import contract
 from netflix_core.lake import LakePaths, missing_raw_files, months_between
 from netflix_core.settings import Settings, load_settings
-from netflix_core.warehouse import WarehouseError
+from netflix_core.warehouse import MicroBatch, OffsetRangeSummary, WarehouseError
 from netflix_core.warehouse.duckdb_warehouse import DuckDBWarehouse, create_table_sql
 from tests.conftest import REPO, SAMPLE_RAW
 
@@ -172,6 +172,42 @@ def test_replacing_months_is_exact_and_a_bad_query_is_a_warehouse_error(tmp_path
     assert warehouse.table_exists(table.qualified_name) and not warehouse.table_exists("netflix_processed.nope")
     with pytest.raises(WarehouseError, match="nope"):
         warehouse.query("SELECT * FROM netflix_processed.nope")
+
+
+def test_a_micro_batch_commits_all_or_nothing(tmp_path: Path) -> None:
+    """A write that fails inside the transaction leaves no trace of the batch; the batch commits later."""
+    warehouse = DuckDBWarehouse(str(tmp_path / "w.duckdb"))
+    warehouse.create_streaming_tables()
+    window = {
+        "window_start": pd.Timestamp("2026-01-01 10:00:00"),
+        "window_end": pd.Timestamp("2026-01-01 10:05:00"),
+        **dict.fromkeys(contract.GRAIN_DIMENSIONS, "Unknown"),
+        **dict.fromkeys(("total_sessions", "unique_users", "low_engagement_count"), 1),
+        **dict.fromkeys(("abandonment_count", "quality_downgrade_count", "completion_count"), 0),
+        **dict.fromkeys(("low_engagement_rate", "abandonment_rate", "completion_rate"), 100.0),
+        **dict.fromkeys(("total_watch_minutes", "avg_completion_pct", "avg_content_quality"), 1.0),
+        **dict.fromkeys(("revenue_impact", "avg_subscriber_value"), None),
+        "alert_level": "HIGH",
+        "updated_at": pd.Timestamp("2026-01-01 10:01:00"),
+    }
+    offsets = {"t": {"0": 0}}
+
+    def batch(reason: str | None) -> MicroBatch:
+        # A quarantined message without a reason breaks the table's NOT NULL after the windows were written.
+        quarantined = pd.DataFrame(
+            [{"raw_value": "x", "reason": reason, "topic": "t", "partition": 0, "offset": 0, "kafka_timestamp": None}]
+        )
+        inputs = OffsetRangeSummary(offsets, {"t": {"0": 2}}, 2, None, None, None, quarantined)
+        return MicroBatch("query", 0, pd.DataFrame([window]), inputs)
+
+    with pytest.raises(duckdb.ConstraintException):
+        warehouse.commit_micro_batch(batch(reason=None), datetime(2026, 1, 1, 10, 2))
+    for table in contract.STREAMING_TABLES:
+        assert warehouse.query(f"SELECT count(*) AS n FROM {table.qualified_name}").n[0] == 0, table.name
+
+    assert warehouse.commit_micro_batch(batch(reason="not_json"), datetime(2026, 1, 1, 10, 3)) is not None
+    for table in contract.STREAMING_TABLES:
+        assert warehouse.query(f"SELECT count(*) AS n FROM {table.qualified_name}").n[0] == 1, table.name
 
 
 # --- the command line ---------------------------------------------------------------------------
