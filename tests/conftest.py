@@ -613,10 +613,11 @@ def contract_rows(warehouse, table) -> list[dict]:
     # SELECT *: DuckDB and BigQuery quote keywords ("partition", "offset") differently.
     frame = warehouse.query(f"SELECT * FROM {table.qualified_name}")[list(table.column_names)]
     rows = [
-        {name: plain_value(value, types[name]) for name, value in record.items()}
-        for record in frame.to_dict("records")
+        {name: plain_value(value, types[name]) for name, value in record.items()} for record in frame.to_dict("records")
     ]
-    return sorted(rows, key=lambda row: [(row[key] is None, 0 if row[key] is None else row[key]) for key in table.grain])
+    return sorted(
+        rows, key=lambda row: [(row[key] is None, 0 if row[key] is None else row[key]) for key in table.grain]
+    )
 
 
 def values_equal(actual, expected, rel: float = 1e-9, abs_tol: float = 1e-9) -> bool:

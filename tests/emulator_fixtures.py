@@ -61,9 +61,7 @@ def emulated_prod_settings(emulators: GcpEmulators, project: str, bucket: str, h
 
 
 @pytest.fixture(scope="session")
-def prod_settings(
-    gcp_emulators: GcpEmulators, tmp_path_factory: pytest.TempPathFactory
-) -> Callable[[str], Settings]:
+def prod_settings(gcp_emulators: GcpEmulators, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Settings]:
     """``prod_settings(name)``: prod settings of a new project and a new (created) bucket."""
 
     def make(name: str) -> Settings:

@@ -98,7 +98,7 @@ def test_a_bad_query_is_one_line_and_tables_can_be_looked_up(warehouse) -> None:
     with pytest.raises(WarehouseError) as raised:
         warehouse.query("SELEC nonsense")
     assert len(str(raised.value).splitlines()) == 1
-    with pytest.raises(WarehouseError, match="netflix_processed|monthly_active_users"):
+    with pytest.raises(WarehouseError, match=r"netflix_processed|monthly_active_users"):
         warehouse.query(f"SELECT * FROM {contract.MONTHLY_ACTIVE_USERS.qualified_name}")
     warehouse.create_streaming_tables()
     assert warehouse.table_exists(contract.STREAM_BATCHES.qualified_name)
