@@ -21,16 +21,13 @@ def open_warehouse(settings: Settings, lock_timeout_seconds: float = 120.0) -> W
     if settings.is_prod:
         from google.auth.exceptions import DefaultCredentialsError
 
-        from netflix_core.gcp import bigquery_client
+        from netflix_core.gcp import NO_CREDENTIALS_HINT, bigquery_client
         from netflix_core.warehouse.bigquery_warehouse import BigQueryWarehouse
 
         try:
             client = bigquery_client(settings)
         except DefaultCredentialsError as error:
-            raise WarehouseError(
-                f"no Google credentials for BigQuery ({str(error).splitlines()[0]}): run "
-                "`gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS"
-            ) from error
+            raise WarehouseError(f"no Google credentials for BigQuery: {NO_CREDENTIALS_HINT}") from error
         except ValueError as error:  # a setting missing, e.g. GCP_PROJECT with an emulator
             raise WarehouseError(str(error)) from error
         return BigQueryWarehouse(client)
