@@ -8,7 +8,7 @@ import dagster as dg
 from pyspark.sql import functions as F
 
 from netflix_assets.keys import lake_key, processed_key
-from netflix_assets.resources import DuckDBWarehouseResource, LakeResource, SparkResource
+from netflix_assets.resources import LakeResource, SparkResource, WarehouseResource
 from netflix_core import contract
 from netflix_core.lake import read_rejected_rows, read_table
 
@@ -51,7 +51,7 @@ def _unknown_keys_check(fact: str, source_table: str) -> dg.AssetChecksDefinitio
     description="For each month, total_sessions sums to the row count of the fact's month partition.",
 )
 def monthly_engagement_reconciles(
-    spark: SparkResource, lake: LakeResource, warehouse: DuckDBWarehouseResource
+    spark: SparkResource, lake: LakeResource, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     fact_counts = {
         row["month"].isoformat(): row["count"]
@@ -60,8 +60,9 @@ def monthly_engagement_reconciles(
         .count()
         .collect()
     }
+    # STRING: a type name both DuckDB and BigQuery know.
     table_counts = warehouse.get_warehouse().query(
-        f"SELECT CAST(month AS VARCHAR) AS month, SUM(total_sessions) AS sessions "
+        f"SELECT CAST(month AS STRING) AS month, SUM(total_sessions) AS sessions "
         f"FROM {contract.MONTHLY_ENGAGEMENT.qualified_name} GROUP BY month"
     )
     mismatched = {

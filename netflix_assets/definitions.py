@@ -1,5 +1,7 @@
 """The Dagster code location: both layers in one asset graph (``workspace.yaml`` loads this)."""
 
+from collections.abc import Callable
+
 import dagster as dg
 
 from netflix_assets.assets import streaming
@@ -8,6 +10,7 @@ from netflix_assets.assets.processed import processed_assets
 from netflix_assets.assets.raw import raw_assets
 from netflix_assets.checks import batch_checks
 from netflix_assets.resources import resources_for
+from netflix_core.contract import WAREHOUSE_DATASETS
 from netflix_core.settings import Settings, load_settings
 
 BATCH_GROUPS = ("raw", "lake", "batch_layer")
@@ -26,15 +29,28 @@ def refresh_current_month(context: dg.ScheduleEvaluationContext) -> dg.RunReques
     return dg.RunRequest(run_key=f"refresh-{context.scheduled_execution_time:%Y-%m-%d}", partition_key=month)
 
 
+def stored_in(warehouse_kind: str) -> Callable[[dg.AssetSpec], dg.AssetSpec]:
+    """Adds the warehouse's kind (duckdb, bigquery) to the assets whose key names a warehouse dataset."""
+
+    def add_kind(spec: dg.AssetSpec) -> dg.AssetSpec:
+        if spec.key.path[0] not in WAREHOUSE_DATASETS:
+            return spec
+        return spec.merge_attributes(kinds={warehouse_kind})
+
+    return add_kind
+
+
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Both layers in one graph: the speed layer's assets depend on the batch layer's dimensions."""
+    resources = resources_for(settings)
+    assets = [*raw_assets, *lake_assets, *processed_assets, *streaming.speed_layer_assets]
     return dg.Definitions(
-        assets=[*raw_assets, *lake_assets, *processed_assets, *streaming.speed_layer_assets],
+        assets=dg.map_asset_specs(stored_in(resources["warehouse"].kind), assets),
         asset_checks=[*batch_checks, *streaming.speed_layer_checks],
         jobs=[batch_job, *streaming.speed_layer_jobs],
         schedules=[refresh_current_month, *streaming.speed_layer_schedules],
         sensors=streaming.speed_layer_sensors,
-        resources=resources_for(settings),
+        resources=resources,
         # Every step of a run shares the process, hence one SparkSession (one JVM) per run.
         executor=dg.in_process_executor,
     )

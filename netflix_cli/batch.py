@@ -166,7 +166,7 @@ def run_batch(settings: Settings, first: str, last: str, verbose: bool = False) 
     print(
         f"batch {status} in {time.monotonic() - started:.0f} s: {steps - len(watcher.failed) - len(watcher.skipped)} "
         f"of {steps} steps done, {len(checks) - len(failed_checks)} of {len(checks)} checks passed; "
-        f"warehouse {settings.duckdb_path}"
+        f"warehouse {settings.warehouse_description}"
     )
     print(f"run {run_id} is in the Dagster instance at {settings.dagster_home} (`make dagster` shows it)")
     return result.success

@@ -69,13 +69,14 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
 
 def _batch(args: argparse.Namespace, settings: Settings) -> int:
     from netflix_cli.batch import UsageError, partition_range, run_batch
+    from netflix_core.gcp import GcpError
     from netflix_core.lake import missing_raw_files
 
     try:
         first, last = partition_range(args.from_month, args.to_month)
-    except UsageError as error:
+        missing = missing_raw_files(settings)
+    except (UsageError, GcpError) as error:
         return fail("batch", str(error))
-    missing = missing_raw_files(settings.raw_uri)
     if missing:
         return fail(
             "batch",
@@ -94,9 +95,7 @@ def _stream(args: argparse.Namespace, settings: Settings) -> int:
 def _query(args: argparse.Namespace, settings: Settings) -> int:
     from netflix_core.warehouse import READER_LOCK_TIMEOUT_SECONDS, WarehouseError, open_warehouse
 
-    if settings.is_prod:
-        return fail("query", "reads the local DuckDB warehouse; prod (BigQuery) is not wired yet")
-    if not Path(settings.duckdb_path).exists():
+    if not settings.is_prod and not Path(settings.duckdb_path).exists():
         return fail("query", f"no warehouse at {settings.duckdb_path} yet: run `netflix-lambda batch` first")
     try:
         frame = open_warehouse(settings, READER_LOCK_TIMEOUT_SECONDS).query(args.sql)
@@ -114,20 +113,22 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
 def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
-    from netflix_core.warehouse import READER_LOCK_TIMEOUT_SECONDS, open_warehouse
+    from netflix_core.warehouse import READER_LOCK_TIMEOUT_SECONDS, WarehouseError, open_warehouse
     from netflix_dashboard import serve
 
-    if settings.is_prod:
-        return fail("dashboard", "reads the local DuckDB warehouse; prod (BigQuery) is not wired yet")
+    try:
+        warehouse = open_warehouse(settings, READER_LOCK_TIMEOUT_SECONDS)
+    except WarehouseError as error:
+        return fail("dashboard", str(error))
     # Werkzeug logs every request; the dashboards' own address is the one line worth printing.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     print(
         f"dashboards on http://{args.host}:{args.port}/realtime and http://{args.host}:{args.port}/history "
-        f"(warehouse {settings.duckdb_path}); Ctrl-C stops them",
+        f"(warehouse {settings.warehouse_description}); Ctrl-C stops them",
         flush=True,
     )
     try:
-        serve(open_warehouse(settings, READER_LOCK_TIMEOUT_SECONDS), host=args.host, port=args.port)
+        serve(warehouse, host=args.host, port=args.port)
     except OSError as error:  # the port is taken, or the address is not this machine's
         return fail("dashboard", f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
     return 0

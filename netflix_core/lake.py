@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, StringType, StructField, StructType
 
 from netflix_core.contract import FACT_WATCH_SESSIONS, RAW_TABLES, REJECTED_ROWS
+from netflix_core.gcp import explained_gcp_errors, is_gcs_uri, list_folder, storage_client
 from netflix_core.settings import Settings
 from netflix_core.transforms.star_schema import fact_watch_sessions_schema
 
@@ -156,9 +157,14 @@ def read_rejected_rows(spark: SparkSession, lake_path: str) -> DataFrame:
     return spark.read.schema(REJECTED_ROWS_SCHEMA).option("basePath", path).parquet(path)
 
 
-def missing_raw_files(raw_uri: str) -> list[str]:
-    """The raw files absent from a local raw folder; a URI (gs://) is checked when Spark reads it."""
-    if "://" in raw_uri:
+def missing_raw_files(settings: Settings) -> list[str]:
+    """The raw files absent from the raw folder or bucket prefix (another scheme: Spark tells)."""
+    expected = [f"{table}.csv" for table in RAW_TABLES]
+    if is_gcs_uri(settings.raw_uri):
+        with explained_gcp_errors():
+            present = {uri.rsplit("/", 1)[1] for uri in list_folder(storage_client(settings), settings.raw_uri)}
+    elif "://" in settings.raw_uri:
         return []
-    folder = Path(raw_uri)
-    return [f"{table}.csv" for table in RAW_TABLES if not (folder / f"{table}.csv").is_file()]
+    else:
+        present = {path.name for path in Path(settings.raw_uri).glob("*.csv") if path.is_file()}
+    return [name for name in expected if name not in present]

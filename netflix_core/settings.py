@@ -13,6 +13,10 @@ from pathlib import Path
 
 PROD_BUCKET = "gs://data_netflix_2025"
 ENVIRONMENTS = ("local", "prod")
+# The Google clients' own variables: set, they point GCS (Python and Spark alike) and BigQuery at
+# local emulators, reached with anonymous credentials.
+STORAGE_EMULATOR_HOST = "STORAGE_EMULATOR_HOST"
+BIGQUERY_EMULATOR_HOST = "BIGQUERY_EMULATOR_HOST"
 
 
 @dataclass(frozen=True)
@@ -27,15 +31,30 @@ class Settings:
     checkpoint_uri: str = "data/checkpoints"
     # Where `netflix-lambda kafka start` keeps the local broker's logs and metadata.
     kafka_data_dir: str = "data/kafka"
-    # Folder of Maven-resolved jars written by the setup step (Kafka connector, broker, GCS, BigQuery).
+    # Folder of Maven-resolved jars written by the setup step (Kafka connector, broker, GCS connector).
     jars_dir: str = ".jars"
     spark_driver_memory: str = "2g"
     # The Dagster instance that `netflix-lambda batch` runs land in and `make dagster` shows.
     dagster_home: str = ".dagster_home"
+    # Where `netflix-lambda produce` reads events by default (None: the raw folder); prod: the
+    # bucket's streaming/ prefix.
+    events_uri: str | None = None
+    # Where BigQuery keeps the datasets the warehouse creates (None: BigQuery's default, US).
+    bigquery_location: str | None = None
+    storage_emulator_host: str | None = None
+    bigquery_emulator_host: str | None = None
 
     @property
     def is_prod(self) -> bool:
         return self.env == "prod"
+
+    @property
+    def warehouse_description(self) -> str:
+        """Where the warehouse of this environment is, in a few words for the command line."""
+        if not self.is_prod:
+            return self.duckdb_path
+        emulated = f" (emulator at {self.bigquery_emulator_host})" if self.bigquery_emulator_host else ""
+        return f"BigQuery project {self.gcp_project or '(from Application Default Credentials)'}{emulated}"
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)
@@ -54,8 +73,14 @@ class Settings:
             "NETFLIX_JARS_DIR": self.jars_dir,
             "NETFLIX_SPARK_DRIVER_MEMORY": self.spark_driver_memory,
         }
-        if self.gcp_project:
-            environ["GCP_PROJECT"] = self.gcp_project
+        optional = {
+            "GCP_PROJECT": self.gcp_project,
+            "NETFLIX_EVENTS_URI": self.events_uri,
+            "NETFLIX_BIGQUERY_LOCATION": self.bigquery_location,
+            STORAGE_EMULATOR_HOST: self.storage_emulator_host,
+            BIGQUERY_EMULATOR_HOST: self.bigquery_emulator_host,
+        }
+        environ.update({name: value for name, value in optional.items() if value})
         environ["DAGSTER_HOME"] = self.dagster_home
         return environ
 
@@ -72,6 +97,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raw_uri=f"{PROD_BUCKET}/raw",
             lake_uri=f"{PROD_BUCKET}/lake",
             checkpoint_uri=f"{PROD_BUCKET}/checkpoints",
+            events_uri=f"{PROD_BUCKET}/streaming",
         )
         if env == "prod"
         else Settings()
@@ -90,4 +116,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jars_dir=environ.get("NETFLIX_JARS_DIR", str(jars_default)),
         spark_driver_memory=environ.get("NETFLIX_SPARK_DRIVER_MEMORY", defaults.spark_driver_memory),
         dagster_home=str(Path(environ.get("DAGSTER_HOME") or defaults.dagster_home).resolve()),
+        events_uri=environ.get("NETFLIX_EVENTS_URI") or defaults.events_uri,
+        bigquery_location=environ.get("NETFLIX_BIGQUERY_LOCATION") or None,
+        storage_emulator_host=environ.get(STORAGE_EMULATOR_HOST) or None,
+        bigquery_emulator_host=environ.get(BIGQUERY_EMULATOR_HOST) or None,
     )

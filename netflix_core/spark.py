@@ -16,7 +16,7 @@ DEFAULT_SHUFFLE_PARTITIONS = 8
 
 
 def connector_jars(settings: Settings) -> list[str]:
-    """Jars the setup step resolved with Maven: the Kafka connector always, GCS/BigQuery in prod."""
+    """Jars the setup step resolved with Maven: the Kafka connector always, the GCS connector in prod."""
     folders = ["spark"] + (["gcp"] if settings.is_prod else [])
     jars: list[str] = []
     for folder in folders:
@@ -53,17 +53,35 @@ def spark_conf(
     if jars:
         conf["spark.jars"] = ",".join(jars)
     if settings.is_prod:
+        conf.update(gcs_connector_conf(settings))
+    conf.update(extra or {})
+    return conf
+
+
+def gcs_connector_conf(settings: Settings) -> dict[str, str]:
+    """gs:// through the Cloud Storage connector (hadoop3-2.2.x, see jvm/gcp/pom.xml).
+
+    Credentials are the connector's defaults, which are Application Default Credentials: the file
+    named by GOOGLE_APPLICATION_CREDENTIALS, else the metadata server (GCE, Dataproc, GKE). With
+    STORAGE_EMULATOR_HOST set, the emulator instead, with no credentials at all.
+    """
+    conf = {
+        "spark.hadoop.fs.gs.impl": "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFileSystem",
+        "spark.hadoop.fs.AbstractFileSystem.gs.impl": "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFS",
+        # Spark's default INT96 is a legacy encoding; BigQuery and other readers of the lake take
+        # TIMESTAMP_MICROS as a timestamp.
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    }
+    if settings.gcp_project:
+        conf["spark.hadoop.fs.gs.project.id"] = settings.gcp_project
+    if settings.storage_emulator_host:
         conf.update(
             {
-                "spark.hadoop.fs.gs.impl": "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFileSystem",
-                "spark.hadoop.fs.AbstractFileSystem.gs.impl": "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFS",
-                # Application Default Credentials: no key file is ever named here.
-                "spark.hadoop.google.cloud.auth.type": "APPLICATION_DEFAULT",
+                "spark.hadoop.fs.gs.storage.root.url": settings.storage_emulator_host,
+                "spark.hadoop.fs.gs.auth.service.account.enable": "false",
+                "spark.hadoop.fs.gs.auth.null.enable": "true",
             }
         )
-        if settings.gcp_project:
-            conf["spark.hadoop.fs.gs.project.id"] = settings.gcp_project
-    conf.update(extra or {})
     return conf
 
 

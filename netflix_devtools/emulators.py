@@ -14,9 +14,9 @@ Where the executables come from (no machine paths; each can be passed explicitly
   installed from their PyPI wheels into ``.venv-bqemu/duckdb-home``; the emulator runs with that
   folder as HOME so that DuckDB finds them there instead of downloading them.
 
-``storage_client`` and ``bigquery_client`` build the Google clients the way prod code should:
-anonymous credentials and the emulator's endpoint only while ``STORAGE_EMULATOR_HOST`` /
-``BIGQUERY_EMULATOR_HOST`` is set, Application Default Credentials otherwise.
+Point the platform at them with the Google clients' own variables, ``STORAGE_EMULATOR_HOST`` and
+``BIGQUERY_EMULATOR_HOST`` (``Settings.storage_emulator_host`` / ``bigquery_emulator_host``): the
+clients of ``netflix_core.gcp`` and Spark's GCS connector then use them with anonymous credentials.
 """
 
 from __future__ import annotations
@@ -36,18 +36,12 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
-
-if TYPE_CHECKING:
-    from google.cloud import bigquery, storage
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BQEMU_VENV = REPO / ".venv-bqemu"
 # The folder, inside the bqemulator virtualenv, whose .duckdb/extensions the setup step filled.
 BQEMU_DUCKDB_HOME = "duckdb-home"
-
-STORAGE_EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
-BIGQUERY_EMULATOR_ENV = "BIGQUERY_EMULATOR_HOST"
 
 T = TypeVar("T")
 
@@ -283,41 +277,3 @@ def bigquery_emulator(
             yield url
         finally:
             _stop(process)
-
-
-# ----------------------------------------------------------------------------------------------
-# Clients: the emulator when its variable is set, Google Cloud with ADC otherwise
-# ----------------------------------------------------------------------------------------------
-
-
-def storage_client(project: str | None = None) -> storage.Client:
-    from google.cloud import storage
-
-    emulator = os.environ.get(STORAGE_EMULATOR_ENV)
-    if not emulator:
-        return storage.Client(project=project)
-    from google.auth.credentials import AnonymousCredentials
-
-    return storage.Client(
-        project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": emulator}
-    )
-
-
-def bigquery_client(project: str | None = None, location: str | None = None) -> bigquery.Client:
-    from google.cloud import bigquery
-
-    emulator = os.environ.get(BIGQUERY_EMULATOR_ENV)
-    if not emulator:
-        return bigquery.Client(project=project, location=location)
-    from google.auth.credentials import AnonymousCredentials
-
-    # Without a project, the client would ask google.auth for one (and fail on a machine without
-    # credentials): the emulator has to be told which project it is.
-    if project is None:
-        raise ValueError(f"a project is needed with {BIGQUERY_EMULATOR_ENV}")
-    return bigquery.Client(
-        project=project,
-        location=location,
-        credentials=AnonymousCredentials(),
-        client_options={"api_endpoint": emulator},
-    )

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from kafka.errors import NoBrokersAvailable
 
+from netflix_core.gcp import GcpError
 from netflix_core.kafka import NO_BROKER_HINT
 from netflix_core.settings import Settings
-from producer.producer import produce
+from producer.producer import event_files, produce
 
 
 def non_negative_rate(text: str) -> float:
@@ -38,7 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--source",
         default=None,
-        help="folder of JSON-lines events or a generator's output (default: the raw folder, NETFLIX_RAW_URI)",
+        help=(
+            "folder (or gs://BUCKET/PREFIX) of JSON-lines events or a generator's output "
+            "(default: NETFLIX_EVENTS_URI, which is the bucket's streaming/ prefix in prod, else NETFLIX_RAW_URI)"
+        ),
     )
     parser.add_argument("--rate", type=non_negative_rate, default=5.0, help="events per second, 0 for no limit")
     parser.add_argument("--limit", type=positive_count, default=None, help="stop after this many events")
@@ -46,15 +49,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    source = Path(args.source or settings.raw_uri)
-    if not source.exists():
+    source = args.source or settings.events_uri or settings.raw_uri
+    try:
+        event_files(source, settings)
+    except FileNotFoundError:
         print(
             f"produce: no events at {source}: pass --source DIR (JSON-lines files or a watch_history.csv)",
             file=sys.stderr,
         )
         return 2
+    except GcpError as error:
+        print(f"produce: cannot read {source}: {error}", file=sys.stderr)
+        return 2
     try:
-        summary = produce(settings.kafka_bootstrap_servers, source, rate=args.rate, limit=args.limit, live=args.live)
+        summary = produce(
+            settings.kafka_bootstrap_servers,
+            source,
+            rate=args.rate,
+            limit=args.limit,
+            live=args.live,
+            settings=settings,
+        )
     except NoBrokersAvailable:
         print(
             f"produce: no Kafka broker answers at {settings.kafka_bootstrap_servers}: {NO_BROKER_HINT}", file=sys.stderr

@@ -1,7 +1,8 @@
 """Replays watch events into Kafka for the speed layer: `netflix-lambda produce` (SPEC sections 7, 8).
 
 Events come from JSON-lines files (the real sample: one event a line, sent byte for byte) or from
-a generator's watch_history.csv (one event a row). Each message is keyed by its user_id, so a
+a generator's watch_history.csv (one event a row), in a local folder or under a bucket's prefix
+(prod: ``gs://data_netflix_2025/streaming``). Each message is keyed by its user_id, so a
 user's events keep their order on one partition.
 
 No event is lost to a broker that is down or restarting: the idempotent producer (acks=all)
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import itertools
 import json
 import math
@@ -27,12 +29,19 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from netflix_core.contract import BOOLEAN, DOUBLE, EVENT_TIME_FORMAT, RAW_COLUMN_TYPES, WATCH_EVENTS_TOPIC
+from netflix_core.gcp import explained_gcp_errors, is_gcs_uri, list_folder, split_gcs_uri, storage_client
+from netflix_core.settings import Settings
+
+if TYPE_CHECKING:
+    from google.cloud import storage
 
 # Long enough to ride out a broker restart inside kafka-python; a longer outage is handled by
 # sending the failed events again.
@@ -68,35 +77,76 @@ class ProduceSummary:
 # -- reading events ----------------------------------------------------------------------------
 
 
-def iter_events(source: Path) -> Iterator[Event]:
-    """(user_id key, message bytes) for each event of ``source``.
+@dataclass(frozen=True)
+class EventFile:
+    """A file of events in a folder or a bucket: its name (``*.json`` or ``*.csv``) and how to read it."""
 
-    ``source`` is a folder of ``*.json`` JSON-lines files (read in name order, each line sent
-    as it is, the bare ``NaN`` token included), a folder with a generator's
-    ``watch_history.csv``, or one such file.
+    name: str
+    open: Callable[[], BinaryIO]
+
+
+def event_files(source: str | Path, settings: Settings | None = None) -> list[EventFile]:
+    """The files ``iter_events`` reads: ``source``'s ``*.json`` JSON-lines files in name order, or
+    its ``watch_history.csv``, or ``source`` itself when it is one such file.
+
+    ``source`` is a local path or a ``gs://BUCKET/PREFIX`` URI (read with the Storage client of
+    ``settings``). Raises FileNotFoundError when there is nothing to read there.
     """
-    source = Path(source)
+    if is_gcs_uri(str(source)):
+        if settings is None:
+            raise ValueError(f"reading {source} needs the settings of the environment (its GCS client)")
+        return _bucket_event_files(str(source), settings)
+    return _local_event_files(Path(source))
+
+
+def _local_event_files(source: Path) -> list[EventFile]:
     if source.is_dir():
         json_files = sorted(source.glob("*.json"))
         if json_files:
-            for path in json_files:
-                yield from _json_line_events(path)
-            return
+            return [EventFile(str(path), partial(open, path, "rb")) for path in json_files]
         source = source / "watch_history.csv"
-    if source.suffix == ".json" and source.is_file():
-        yield from _json_line_events(source)
-    elif source.suffix == ".csv" and source.is_file():
-        yield from _csv_events(source)
-    else:
-        raise FileNotFoundError(f"no *.json event files or watch_history.csv at {source}")
+    if source.suffix in (".json", ".csv") and source.is_file():
+        return [EventFile(str(source), partial(open, source, "rb"))]
+    raise FileNotFoundError(f"no *.json event files or watch_history.csv at {source}")
 
 
-def _json_line_events(path: Path) -> Iterator[Event]:
-    with open(path, "rb") as lines:
-        for line in lines:
-            line = line.rstrip(b"\r\n")
-            if line.strip():
-                yield _user_id_of(line), line
+def _bucket_event_files(uri: str, settings: Settings) -> list[EventFile]:
+    client = storage_client(settings)
+    with explained_gcp_errors():
+        names = list_folder(client, uri)
+        chosen = [name for name in names if name.endswith(".json")] or [
+            name for name in names if name.endswith("/watch_history.csv")
+        ]
+        if not chosen and uri.endswith((".json", ".csv")):
+            bucket, name = split_gcs_uri(uri)
+            chosen = [uri] if client.bucket(bucket).blob(name).exists() else []
+    if not chosen:
+        raise FileNotFoundError(f"no *.json event files or watch_history.csv at {uri}")
+    return [EventFile(name, partial(_open_object, client, name)) for name in chosen]
+
+
+def _open_object(client: storage.Client, uri: str) -> BinaryIO:
+    bucket, name = split_gcs_uri(uri)
+    return client.bucket(bucket).blob(name).open("rb")
+
+
+def iter_events(source: str | Path, settings: Settings | None = None) -> Iterator[Event]:
+    """(user_id key, message bytes) for each event of the files ``event_files`` finds at ``source``:
+    each line of a JSON-lines file sent as it is (the bare ``NaN`` token included), each row of a
+    watch_history.csv as a typed event."""
+    for file in event_files(source, settings):
+        with file.open() as stream:
+            if file.name.endswith(".json"):
+                yield from _json_line_events(stream)
+            else:
+                yield from _csv_events(io.TextIOWrapper(stream, encoding="utf-8", newline=""))
+
+
+def _json_line_events(lines: Iterable[bytes]) -> Iterator[Event]:
+    for line in lines:
+        line = line.rstrip(b"\r\n")
+        if line.strip():
+            yield _user_id_of(line), line
 
 
 def _user_id_of(message: bytes) -> str | None:
@@ -109,11 +159,10 @@ def _user_id_of(message: bytes) -> str | None:
     return str(user_id) if user_id is not None else None
 
 
-def _csv_events(path: Path) -> Iterator[Event]:
+def _csv_events(rows: TextIO) -> Iterator[Event]:
     """One event a row, in event-time order like the real sample, so that a replay does not
     arrive days behind the streaming query's watermark. The file is read whole to sort it."""
-    with open(path, newline="", encoding="utf-8") as rows:
-        events = [event_from_row(row) for row in csv.DictReader(rows)]
+    events = [event_from_row(row) for row in csv.DictReader(rows)]
     events.sort(key=lambda e: (e["timestamp"] or "", e["session_id"] or ""))
     for event in events:
         yield event["user_id"], json.dumps(event).encode()
@@ -292,19 +341,21 @@ def new_producer(bootstrap_servers: str) -> KafkaProducer:
 
 def produce(
     bootstrap_servers: str,
-    source: Path,
+    source: str | Path,
     topic: str = WATCH_EVENTS_TOPIC,
     rate: float = 5.0,
     limit: int | None = None,
     live: bool = False,
     progress: bool = True,
+    settings: Settings | None = None,
 ) -> ProduceSummary:
-    """Sends the events of ``source`` to ``topic`` at ``rate`` a second (0: as fast as possible).
+    """Sends the events of ``source`` (a folder, a file, or gs:// with ``settings``) to ``topic``
+    at ``rate`` a second (0: as fast as possible).
 
     ``limit`` stops after that many events; ``live`` stamps each event's ``timestamp`` with its
     send time. Returns once every event is acknowledged, or on Ctrl-C after a last flush.
     """
-    events: Iterable[Event] = iter_events(source)
+    events: Iterable[Event] = iter_events(source, settings)
     if limit is not None:
         events = itertools.islice(events, limit)
     tracker = DeliveryTracker()

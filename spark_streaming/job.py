@@ -24,8 +24,7 @@ from netflix_core.transforms.cleaning import CleanResult, clean_movies, clean_us
 from netflix_core.transforms.engagement_health import engagement_health, movie_dimension, user_dimension
 from netflix_core.transforms.quality import measure_quality
 from netflix_core.transforms.raw_files import read_raw_csv
-from netflix_core.warehouse import BatchReport, Warehouse
-from netflix_core.warehouse.duckdb_warehouse import DuckDBWarehouse
+from netflix_core.warehouse import BatchReport, Warehouse, WarehouseError, open_warehouse
 from spark_streaming.sink import EngagementSink, SparkCheckpoint
 
 QUERY_NAME = ENGAGEMENT_HEALTH_REALTIME.name
@@ -146,17 +145,16 @@ def start_stream(
 def run_stream(
     settings: Settings,
     spark: SparkSession,
+    warehouse: Warehouse,
     trigger_seconds: float = DEFAULT_TRIGGER_SECONDS,
     available_now: bool = False,
     on_batch: Callable[[BatchReport], None] | None = None,
 ) -> None:
     """Runs the query of ``settings`` until it stops: caught up (``available_now``), failed, or interrupted."""
-    if settings.is_prod:
-        raise NotImplementedError("the BigQuery streaming warehouse is not implemented; run with NETFLIX_ENV=local")
     query = start_stream(
         spark,
         LakePaths.from_settings(settings),
-        DuckDBWarehouse(settings.duckdb_path),
+        warehouse,
         KafkaTopic(settings.kafka_bootstrap_servers),
         trigger_seconds,
         available_now,
@@ -205,7 +203,8 @@ def main(
     settings = settings or load_settings()
     try:
         require_broker(settings.kafka_bootstrap_servers)
-    except BrokerUnreachableError as error:
+        warehouse = open_warehouse(settings)
+    except (BrokerUnreachableError, WarehouseError) as error:
         print(f"stream: {error}", file=sys.stderr)
         return 2
     # Spark's console progress bar would garble the one line printed per committed batch, and
@@ -213,7 +212,7 @@ def main(
     spark = get_spark_session(settings, "netflix-speed-layer", {"spark.ui.showConsoleProgress": "false"})
     spark.sparkContext.setLogLevel("WARN")
     try:
-        run_stream(settings, spark, trigger_seconds=trigger_seconds, available_now=available_now)
+        run_stream(settings, spark, warehouse, trigger_seconds=trigger_seconds, available_now=available_now)
     except KeyboardInterrupt:
         print("stopped; the next start resumes from the checkpoint", flush=True)
         return 130

@@ -23,7 +23,7 @@ from pyspark.sql import SparkSession
 from netflix_core.settings import Settings
 from tests.oracle import COLUMNS as ORACLE_COLUMNS
 
-pytest_plugins = ["tests.kafka_fixtures", "tests.streaming_fixtures"]
+pytest_plugins = ["tests.kafka_fixtures", "tests.streaming_fixtures", "tests.emulator_fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
 # The real Kaggle sample the repository carries (MIT, see its README).
@@ -587,6 +587,43 @@ def warehouse_rows(settings: Settings, table: str, where: str = "") -> list[dict
         return [dict(zip(names, row)) for row in cursor.fetchall()]
     finally:
         connection.close()
+
+
+def plain_value(value: object, column_type: str) -> object:
+    """A warehouse cell as a plain Python value, whichever warehouse answered: DuckDB (numpy, naive
+    timestamps) or BigQuery (nullable pandas dtypes, db-dtypes dates)."""
+    import math
+    from datetime import datetime
+
+    import numpy as np
+    import pandas as pd
+
+    from netflix_core import contract
+
+    if value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, pd.Timestamp):
+        value = value.tz_convert("UTC").tz_localize(None) if value.tzinfo else value
+        value = value.to_pydatetime()
+    if column_type == contract.DATE and isinstance(value, datetime):
+        return value.date()
+    return value
+
+
+def contract_rows(warehouse, table) -> list[dict]:
+    """Every row of a contract table (``WarehouseTable``) through the ``Warehouse`` interface, as
+    plain Python values in contract column order, sorted by the table's grain."""
+    types = {column.name: column.type for column in table.columns}
+    # SELECT *: DuckDB and BigQuery quote keywords ("partition", "offset") differently.
+    frame = warehouse.query(f"SELECT * FROM {table.qualified_name}")[list(table.column_names)]
+    rows = [
+        {name: plain_value(value, types[name]) for name, value in record.items()} for record in frame.to_dict("records")
+    ]
+    return sorted(
+        rows, key=lambda row: [(row[key] is None, 0 if row[key] is None else row[key]) for key in table.grain]
+    )
 
 
 def values_equal(actual, expected, rel: float = 1e-9, abs_tol: float = 1e-9) -> bool:

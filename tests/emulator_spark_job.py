@@ -13,8 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-from pyspark.sql import SparkSession
 from pyspark.sql import types as T
+
+from netflix_core.settings import Settings
+from netflix_core.spark import spark_conf, start_session
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,30 +34,27 @@ CSV_SCHEMA = T.StructType(
 
 
 def emulator_spark_conf(gcs_url: str, scratch: Path) -> dict[str, str]:
-    jars = sorted(str(path) for path in (REPO / ".jars" / "gcp").glob("*.jar"))
-    if not jars:
+    """The prod environment's Spark configuration (netflix_core.spark), pointed at the emulator."""
+    settings = Settings(
+        env="prod",
+        gcp_project="netflix-test",
+        storage_emulator_host=gcs_url,
+        spark_master="local[1]",
+        spark_driver_memory="512m",
+        jars_dir=str(REPO / ".jars"),
+    )
+    if not (REPO / ".jars" / "gcp").is_dir():
         raise SystemExit("no jars in .jars/gcp: run scripts/setup.sh")
-    return {
-        "spark.jars": ",".join(jars),
-        "spark.driver.memory": "512m",
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.sql.shuffle.partitions": "2",
-        "spark.sql.session.timeZone": "UTC",
-        # Spark's default INT96 is a legacy encoding; BigQuery reads TIMESTAMP_MICROS as TIMESTAMP.
-        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-        "spark.sql.warehouse.dir": str(scratch / "warehouse"),
-        "spark.local.dir": str(scratch / "local"),
-        "spark.pyspark.python": sys.executable,
-        "spark.pyspark.driver.python": sys.executable,
-        "spark.hadoop.fs.gs.impl": "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFileSystem",
-        "spark.hadoop.fs.AbstractFileSystem.gs.impl": "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFS",
-        # The emulator instead of storage.googleapis.com, with no credentials at all.
-        "spark.hadoop.fs.gs.storage.root.url": gcs_url,
-        "spark.hadoop.fs.gs.auth.service.account.enable": "false",
-        "spark.hadoop.fs.gs.auth.null.enable": "true",
-        "spark.hadoop.fs.gs.project.id": "netflix-test",
-    }
+    return spark_conf(
+        settings,
+        "emulator-test",
+        {
+            "spark.ui.enabled": "false",
+            "spark.sql.shuffle.partitions": "2",
+            "spark.sql.warehouse.dir": str(scratch / "warehouse"),
+            "spark.local.dir": str(scratch / "local"),
+        },
+    )
 
 
 def _rows(frame) -> list[dict]:
@@ -66,10 +65,7 @@ def _rows(frame) -> list[dict]:
 
 
 def main(gcs_url: str, csv_uri: str, parquet_uri: str, result_json: str, scratch_dir: str) -> None:
-    builder = SparkSession.builder.master("local[1]").appName("emulator-test")
-    for key, value in emulator_spark_conf(gcs_url, Path(scratch_dir)).items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    spark = start_session(emulator_spark_conf(gcs_url, Path(scratch_dir)))
     try:
         csv = spark.read.option("header", True).schema(CSV_SCHEMA).csv(csv_uri)
         # Two part files, so that the load job's wildcard has more than one file to take.

@@ -8,8 +8,9 @@
   the target in one multi-statement transaction, MERGEs, and a failing statement inside a
   transaction leaves the target as it was.
 
-The clients come from ``storage_client`` / ``bigquery_client``: anonymous credentials only
-because the fixtures set STORAGE_EMULATOR_HOST and BIGQUERY_EMULATOR_HOST.
+The clients come from ``netflix_core.gcp`` (``storage_client`` / ``bigquery_client``), and Spark's
+configuration from ``netflix_core.spark``, as in prod: anonymous credentials and the emulators'
+endpoints only because the settings name STORAGE_EMULATOR_HOST and BIGQUERY_EMULATOR_HOST.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -27,14 +27,10 @@ from pathlib import Path
 import pytest
 from google.api_core.exceptions import BadRequest
 
-from netflix_devtools.emulators import (
-    BIGQUERY_EMULATOR_ENV,
-    STORAGE_EMULATOR_ENV,
-    bigquery_client,
-    bigquery_emulator,
-    fake_gcs_server,
-    storage_client,
-)
+from netflix_core.gcp import bigquery_client, storage_client
+from netflix_core.settings import Settings
+from netflix_devtools.emulators import bigquery_emulator, fake_gcs_server
+from tests.emulator_fixtures import GcpEmulators, emulated_prod_settings
 
 pytestmark = pytest.mark.emulators
 
@@ -79,34 +75,27 @@ def watch_schema():
 
 
 @pytest.fixture(scope="module")
-def gcs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def settings(gcp_emulators: GcpEmulators, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Prod settings of this module's own project and bucket on the session's emulators."""
+    return emulated_prod_settings(gcp_emulators, PROJECT, BUCKET, tmp_path_factory.mktemp("emulators"))
+
+
+@pytest.fixture(scope="module")
+def gcs_root(gcp_emulators: GcpEmulators) -> Path:
     """fake-gcs-server's filesystem root, and bqemulator's root for gs:// URIs."""
-    return tmp_path_factory.mktemp("gcs")
+    return gcp_emulators.gcs_root
 
 
 @pytest.fixture(scope="module")
-def emulators(gcs_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    logs = tmp_path_factory.mktemp("emulator_logs")
-    with (
-        fake_gcs_server(gcs_root, log_path=logs / "fake-gcs-server.log") as gcs_url,
-        bigquery_emulator(PROJECT, gcs_root=gcs_root, log_path=logs / "bqemulator.log") as bigquery_url,
-        pytest.MonkeyPatch.context() as patch,
-    ):
-        patch.setenv(STORAGE_EMULATOR_ENV, gcs_url)
-        patch.setenv(BIGQUERY_EMULATOR_ENV, bigquery_url)
-        yield {"gcs": gcs_url, "bigquery": bigquery_url}
-
-
-@pytest.fixture(scope="module")
-def gcs(emulators):
-    client = storage_client(PROJECT)
+def gcs(settings: Settings):
+    client = storage_client(settings)
     client.create_bucket(BUCKET)
     return client
 
 
 @pytest.fixture(scope="module")
-def bq(emulators):
-    client = bigquery_client(PROJECT)
+def bq(settings: Settings):
+    client = bigquery_client(settings)
     client.create_dataset(DATASET)
     return client
 
@@ -119,7 +108,7 @@ class SparkRun:
 
 
 @pytest.fixture(scope="module")
-def spark_run(emulators, gcs, tmp_path_factory: pytest.TempPathFactory) -> SparkRun:
+def spark_run(gcp_emulators: GcpEmulators, gcs, tmp_path_factory: pytest.TempPathFactory) -> SparkRun:
     """The CSV uploaded with the Storage client; Spark reads it and writes Parquet to gs://."""
     run_id = uuid.uuid4().hex[:8]
     csv_name = f"raw/watch_history/{run_id}.csv"
@@ -128,7 +117,7 @@ def spark_run(emulators, gcs, tmp_path_factory: pytest.TempPathFactory) -> Spark
     run = SparkRun(f"gs://{BUCKET}/{csv_name}", f"gs://{BUCKET}/staging/watch_history/{run_id}", {})
     result_json = scratch / "result.json"
     completed = subprocess.run(
-        [sys.executable, "-m", "tests.emulator_spark_job", emulators["gcs"], run.csv_uri, run.parquet_uri,
+        [sys.executable, "-m", "tests.emulator_spark_job", gcp_emulators.gcs_url, run.csv_uri, run.parquet_uri,
          str(result_json), str(scratch)],
         cwd=REPO,
         capture_output=True,

@@ -143,8 +143,9 @@ def test_lake_paths_and_months() -> None:
 
 def test_missing_raw_files_are_named(tmp_path: Path) -> None:
     (tmp_path / "users.csv").write_text("user_id\n")
-    assert missing_raw_files(str(tmp_path)) == ["movies.csv", "watch_history.csv", "reviews.csv", "search_logs.csv"]
-    assert missing_raw_files("gs://bucket/raw") == []
+    missing = missing_raw_files(Settings(raw_uri=str(tmp_path)))
+    assert missing == ["movies.csv", "watch_history.csv", "reviews.csv", "search_logs.csv"]
+    assert missing_raw_files(Settings(raw_uri="hdfs://namenode/raw")) == []  # Spark tells
 
 
 # --- the warehouse interface on DuckDB ----------------------------------------------------------

@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from netflix_assets.keys import lake_key, processed_key
 from netflix_assets.partitions import monthly_partitions, single_run_backfill
-from netflix_assets.resources import DuckDBWarehouseResource, LakeResource, SparkResource
+from netflix_assets.resources import LakeResource, SparkResource, WarehouseResource
 from netflix_core import contract
 from netflix_core.contract import WarehouseTable
 from netflix_core.lake import months_between, read_table
@@ -17,11 +17,12 @@ from netflix_core.schemas import conform
 from netflix_core.transforms import monthly_tables
 
 GROUP = "batch_layer"
-KINDS = {"spark", "duckdb"}
+# The warehouse adds its own kind (duckdb, bigquery): netflix_assets/definitions.py.
+KINDS = {"spark"}
 
 
 def _store(
-    warehouse: DuckDBWarehouseResource, table: WarehouseTable, rows: DataFrame, months: tuple[date, date] | None = None
+    warehouse: WarehouseResource, table: WarehouseTable, rows: DataFrame, months: tuple[date, date] | None = None
 ) -> dg.MaterializeResult:
     conformed = conform(rows, table)
     written = warehouse.get_warehouse().replace_rows(table, conformed.toPandas(), months)
@@ -56,7 +57,7 @@ def _monthly_table(
         context: dg.AssetExecutionContext,
         spark: SparkResource,
         lake: LakeResource,
-        warehouse: DuckDBWarehouseResource,
+        warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:
         session = spark.get_session()
         window = context.partition_time_window
@@ -106,9 +107,7 @@ genre_performance = _monthly_table(
     group_name=GROUP,
     kinds=KINDS,
 )
-def cohort_retention(
-    spark: SparkResource, lake: LakeResource, warehouse: DuckDBWarehouseResource
-) -> dg.MaterializeResult:
+def cohort_retention(spark: SparkResource, lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Retention of monthly sign-up cohorts (first session month), over the whole fact history."""
     facts = read_table(spark.get_session(), lake.paths, contract.FACT_WATCH_SESSIONS)
     return _store(warehouse, contract.COHORT_RETENTION, monthly_tables.cohort_retention(facts))

@@ -15,7 +15,7 @@ import dagster as dg
 from pyspark.sql.streaming import StreamingQuery
 
 from netflix_assets.keys import TOPIC_KEY, lake_key, streaming_key
-from netflix_assets.resources import DuckDBWarehouseResource, KafkaResource, LakeResource, SparkResource
+from netflix_assets.resources import KafkaResource, LakeResource, SparkResource, WarehouseResource
 from netflix_core import contract
 from netflix_core.kafka import NO_BROKER_HINT, broker_problem
 from netflix_core.warehouse import BatchReport, offsets_json, utc_now
@@ -52,7 +52,7 @@ engagement_health_realtime = dg.AssetSpec(
     ),
     deps=[TOPIC_KEY, *DIMENSION_KEYS],
     group_name=GROUP,
-    kinds={"spark", "duckdb"},
+    kinds={"spark"},
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=FRESHNESS_LIMIT, warn_window=FRESHNESS_WARN_AFTER),
 )
 
@@ -64,7 +64,7 @@ quarantined_events = dg.AssetSpec(
     ),
     deps=[TOPIC_KEY],
     group_name=GROUP,
-    kinds={"spark", "duckdb"},
+    kinds={"spark"},
 )
 
 
@@ -72,7 +72,7 @@ quarantined_events = dg.AssetSpec(
     asset=REALTIME_KEY,
     description=f"The last micro-batch was committed to the warehouse less than {FRESHNESS_LIMIT} ago.",
 )
-def engagement_health_realtime_is_fresh(warehouse: DuckDBWarehouseResource) -> dg.AssetCheckResult:
+def engagement_health_realtime_is_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     latest = warehouse.get_warehouse().latest_batch()
     if latest is None:
         return dg.AssetCheckResult(
@@ -160,7 +160,7 @@ def run_engagement_stream(
     config: StreamConfig,
     spark: SparkResource,
     lake: LakeResource,
-    warehouse: DuckDBWarehouseResource,
+    warehouse: WarehouseResource,
     kafka: KafkaResource,
 ) -> None:
     try:
