@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from netflix_assets.assets import streaming
+from netflix_assets.assets import serving, streaming
 from netflix_assets.assets.lake import lake_assets
 from netflix_assets.assets.processed import processed_assets
 from netflix_assets.assets.raw import raw_assets
@@ -27,11 +27,18 @@ def refresh_current_month(context: dg.ScheduleEvaluationContext) -> dg.RunReques
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """Both layers in one graph: the speed layer's assets depend on the batch layer's dimensions."""
+    """Both layers in one graph: the speed layer's assets depend on the batch layer's dimensions, the
+    serving layer's on both."""
     return dg.Definitions(
-        assets=[*raw_assets, *lake_assets, *processed_assets, *streaming.speed_layer_assets],
-        asset_checks=[*batch_checks, *streaming.speed_layer_checks],
-        jobs=[batch_job, *streaming.speed_layer_jobs],
+        assets=[
+            *raw_assets,
+            *lake_assets,
+            *processed_assets,
+            *streaming.speed_layer_assets,
+            *serving.serving_layer_assets,
+        ],
+        asset_checks=[*batch_checks, *streaming.speed_layer_checks, *serving.serving_layer_checks],
+        jobs=[batch_job, *streaming.speed_layer_jobs, *serving.serving_layer_jobs],
         schedules=[refresh_current_month, *streaming.speed_layer_schedules],
         sensors=streaming.speed_layer_sensors,
         resources=resources_for(settings),
