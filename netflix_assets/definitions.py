@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from netflix_assets.assets import streaming
+from netflix_assets.assets import serving, streaming
 from netflix_assets.assets.lake import lake_assets
 from netflix_assets.assets.processed import processed_assets
 from netflix_assets.assets.raw import raw_assets
@@ -41,13 +41,20 @@ def stored_in(warehouse_kind: str) -> Callable[[dg.AssetSpec], dg.AssetSpec]:
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """Both layers in one graph: the speed layer's assets depend on the batch layer's dimensions."""
+    """Both layers in one graph: the speed layer's assets depend on the batch layer's dimensions, the
+    serving layer's on both."""
     resources = resources_for(settings)
-    assets = [*raw_assets, *lake_assets, *processed_assets, *streaming.speed_layer_assets]
+    assets = [
+        *raw_assets,
+        *lake_assets,
+        *processed_assets,
+        *streaming.speed_layer_assets,
+        *serving.serving_layer_assets,
+    ]
     return dg.Definitions(
         assets=dg.map_asset_specs(stored_in(resources["warehouse"].kind), assets),
-        asset_checks=[*batch_checks, *streaming.speed_layer_checks],
-        jobs=[batch_job, *streaming.speed_layer_jobs],
+        asset_checks=[*batch_checks, *streaming.speed_layer_checks, *serving.serving_layer_checks],
+        jobs=[batch_job, *streaming.speed_layer_jobs, *serving.serving_layer_jobs],
         schedules=[refresh_current_month, *streaming.speed_layer_schedules],
         sensors=streaming.speed_layer_sensors,
         resources=resources,

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from netflix_core.contract import PROCESSED, STREAMING, WATCH_EVENTS_TOPIC
+from netflix_core.contract import PROCESSED, SERVING, STREAMING, WATCH_EVENTS_TOPIC
 
 
 def raw_key(table: str) -> dg.AssetKey:
@@ -19,6 +19,10 @@ def processed_key(table: str) -> dg.AssetKey:
 
 def streaming_key(table: str) -> dg.AssetKey:
     return dg.AssetKey([STREAMING, table])
+
+
+def serving_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey([SERVING, name])
 
 
 TOPIC_KEY = dg.AssetKey(["kafka", WATCH_EVENTS_TOPIC])

@@ -70,12 +70,14 @@ class StepOutcome:
 class RunWatcher:
     """Follows the run's event log and prints one line per finished asset above a progress bar."""
 
-    def __init__(self, instance: dg.DagsterInstance, run_id: str, steps: int) -> None:
-        self.instance, self.run_id = instance, run_id
+    def __init__(
+        self, instance: dg.DagsterInstance, run_id: str, steps: int, label: str = "batch", partitions: str = "months"
+    ) -> None:
+        self.instance, self.run_id, self.partition_unit = instance, run_id, partitions
         self.outcomes: dict[str, StepOutcome] = {}
         self.failed: list[str] = []
         self.skipped: list[str] = []
-        self.bar = tqdm(total=steps, unit="asset", desc="batch", leave=False, dynamic_ncols=True, file=sys.stdout)
+        self.bar = tqdm(total=steps, unit="asset", desc=label, leave=False, dynamic_ncols=True, file=sys.stdout)
         self._cursor: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, daemon=True)
@@ -134,7 +136,7 @@ class RunWatcher:
     def _finished(self, step: str, outcome: StepOutcome, at: float) -> None:
         seconds = at - outcome.started if outcome.started else 0.0
         rows = f"{outcome.rows:,} rows" if outcome.rows is not None else ""
-        months = f"{outcome.partitions} months" if outcome.partitions > 1 else ""
+        months = f"{outcome.partitions} {self.partition_unit}" if outcome.partitions > 1 else ""
         checks = outcome.checks_passed + len(outcome.checks_failed)
         verdict = f"checks {outcome.checks_passed}/{checks} passed" if checks else ""
         self.bar.write(f"  {outcome.asset:<58} {rows:>13} {months:>10} {verdict:>20} {seconds:>7.1f} s")
@@ -143,16 +145,43 @@ class RunWatcher:
         self.bar.update()
 
 
-def run_batch(settings: Settings, first: str, last: str, verbose: bool = False) -> bool:
-    """Runs batch_job over the partition keys ``first`` to ``last``; True when it succeeded."""
-    job = build_definitions(settings).resolve_job_def(batch_job.name)
+@dataclass(frozen=True)
+class RangeRun:
+    """A finished run of an asset job over a range of partitions."""
+
+    run_id: str
+    result: dg.ExecuteInProcessResult
+    steps: int
+    failed_steps: int
+    seconds: float
+
+    @property
+    def checks(self) -> list[dg.AssetCheckEvaluation]:
+        return self.result.get_asset_check_evaluations()
+
+    def summary(self, command: str) -> str:
+        checks = self.checks
+        passed = len([c for c in checks if c.passed])
+        status = "succeeded" if self.result.success else "FAILED"
+        return (
+            f"{command} {status} in {self.seconds:.0f} s: {self.steps - self.failed_steps} of {self.steps} steps "
+            f"done, {passed} of {len(checks)} checks passed"
+        )
+
+
+def execute_range(
+    settings: Settings, job_name: str, first: str, last: str, verbose: bool = False, partitions: str = "months"
+) -> RangeRun:
+    """Runs ``job_name`` over the partition keys ``first`` to ``last`` as one run in the persistent
+    instance, with a progress bar and one line per asset (``verbose``: Dagster's event log too)."""
+    job = build_definitions(settings).resolve_job_def(job_name)
     steps = len(job.graph.node_defs)
-    print(f"batch: months {first[:7]} to {last[:7]} in one run; raw files from {settings.raw_uri}")
     run_id = make_new_run_id()
     # Dagster's per-event console log is the Dagster UI's job; the terminal gets a line per asset.
     run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     started = time.monotonic()
-    with open_instance(settings) as instance, RunWatcher(instance, run_id, steps) as watcher:
+    label = job_name.removesuffix("_job")
+    with open_instance(settings) as instance, RunWatcher(instance, run_id, steps, label, partitions) as watcher:
         result = job.execute_in_process(
             run_config=run_config,
             instance=instance,
@@ -160,13 +189,18 @@ def run_batch(settings: Settings, first: str, last: str, verbose: bool = False) 
             raise_on_error=False,
             tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
         )
-    checks = result.get_asset_check_evaluations()
-    failed_checks = [c for c in checks if not c.passed]
-    status = "succeeded" if result.success else "FAILED"
-    print(
-        f"batch {status} in {time.monotonic() - started:.0f} s: {steps - len(watcher.failed) - len(watcher.skipped)} "
-        f"of {steps} steps done, {len(checks) - len(failed_checks)} of {len(checks)} checks passed; "
-        f"warehouse {settings.warehouse_description}"
-    )
-    print(f"run {run_id} is in the Dagster instance at {settings.dagster_home} (`make dagster` shows it)")
-    return result.success
+    failed = len(watcher.failed) + len(watcher.skipped)
+    return RangeRun(run_id, result, steps, failed, time.monotonic() - started)
+
+
+def print_run_location(settings: Settings, run: RangeRun) -> None:
+    print(f"run {run.run_id} is in the Dagster instance at {settings.dagster_home} (`make dagster` shows it)")
+
+
+def run_batch(settings: Settings, first: str, last: str, verbose: bool = False) -> bool:
+    """Runs batch_job over the partition keys ``first`` to ``last``; True when it succeeded."""
+    print(f"batch: months {first[:7]} to {last[:7]} in one run; raw files from {settings.raw_uri}")
+    run = execute_range(settings, batch_job.name, first, last, verbose)
+    print(f"{run.summary('batch')}; warehouse {settings.warehouse_description}")
+    print_run_location(settings, run)
+    return run.result.success

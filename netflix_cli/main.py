@@ -86,6 +86,19 @@ def _batch(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if run_batch(settings, first, last, verbose=args.verbose) else 1
 
 
+def _recompute(args: argparse.Namespace, settings: Settings) -> int:
+    from netflix_cli.batch import UsageError
+    from netflix_cli.recompute import parse_day_range, run_recompute
+
+    if settings.is_prod:
+        return fail("recompute", "runs on the local DuckDB warehouse; prod (BigQuery) is not wired yet")
+    try:
+        first, last = parse_day_range(args.from_day, args.to_day)
+        return run_recompute(settings, first, last, verbose=args.verbose)
+    except UsageError as error:
+        return fail("recompute", str(error))
+
+
 def _stream(args: argparse.Namespace, settings: Settings) -> int:
     from spark_streaming.job import main as stream_main
 
@@ -165,6 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--to", dest="to_month", default=None, help="last month, YYYY-MM (inclusive)")
     batch.add_argument("--verbose", action="store_true", help="also print Dagster's event log")
     batch.set_defaults(handler=_batch)
+
+    recompute = commands.add_parser(
+        "recompute", help="recompute the speed layer's days from its archive through Dagster, then the serving view"
+    )
+    recompute.add_argument("--from", dest="from_day", default=None, help="first day, YYYY-MM-DD")
+    recompute.add_argument(
+        "--to", dest="to_day", default=None, help="last day, YYYY-MM-DD (inclusive; default: the last closed day)"
+    )
+    recompute.add_argument("--verbose", action="store_true", help="also print Dagster's event log")
+    recompute.set_defaults(handler=_recompute)
 
     stream = commands.add_parser("stream", help="run the streaming query")
     add_stream_arguments(stream)

@@ -88,6 +88,13 @@ DIM_USERS, DIM_MOVIES = "dim_users", "dim_movies"
 FACT_WATCH_SESSIONS, FACT_REVIEWS, FACT_SEARCHES = "fact_watch_sessions", "fact_reviews", "fact_searches"
 REJECTED_ROWS = "rejected_rows"
 LAKE_TABLES = (DIM_USERS, DIM_MOVIES, FACT_WATCH_SESSIONS, FACT_REVIEWS, FACT_SEARCHES, REJECTED_ROWS)
+# The speed layer's master dataset (section 7b): every valid event the streaming job read, one row
+# per Kafka record, under <lake>/watch_events/event_date=.../query_id=.../batch_id=.../.
+WATCH_EVENTS_ARCHIVE = "watch_events"
+ARCHIVE_KAFKA_COLUMNS = ("topic", "partition", "offset", "kafka_timestamp")
+# The folders of one micro-batch's files, in nesting order: the event's day, then the checkpoint's
+# query id and the batch id (where a replayed micro-batch finds the files it replaces).
+ARCHIVE_PARTITION_COLUMNS = ("event_date", "query_id", "batch_id")
 
 # The dimension attributes a session fact carries (section 5).
 FACT_USER_ATTRIBUTES = ("country", "subscription_plan")
@@ -113,7 +120,8 @@ QUARANTINE_REASONS = (
 )
 
 WINDOW_DURATION = "5 minutes"
-WATERMARK_DELAY = "10 minutes"
+WATERMARK_DELAY_MINUTES = 10
+WATERMARK_DELAY = f"{WATERMARK_DELAY_MINUTES} minutes"
 DEFAULT_TRIGGER_SECONDS = 10.0
 UNKNOWN = "Unknown"
 # The dimension attributes a watch event is enriched with.
@@ -137,7 +145,8 @@ class Column:
 class WarehouseTable:
     """A warehouse table: its dataset, columns in contract order and the grain of one row.
 
-    ``month_column`` names the column by which a monthly table is replaced one month at a time;
+    ``month_column`` names the column by which a monthly table is replaced one month at a time,
+    ``day_column`` the timestamp by which a daily table is replaced one day at a time;
     ``upsert_key`` is enforced (a primary key) where rows are upserted by it.
     """
 
@@ -147,6 +156,7 @@ class WarehouseTable:
     grain: tuple[str, ...]
     month_column: str | None = None
     upsert_key: tuple[str, ...] = ()
+    day_column: str | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -262,5 +272,17 @@ STREAM_BATCHES = WarehouseTable(
 )  # fmt: skip
 STREAMING_TABLES = (ENGAGEMENT_HEALTH_REALTIME, QUARANTINED_EVENTS, STREAM_BATCHES)
 
+# --- The serving layer (section 7b) --------------------------------------------------------------
+
+# The batch layer's recomputation of engagement_health_realtime from the archive, one event day at a
+# time: the same grain and columns, exact distinct users.
+ENGAGEMENT_HEALTH_BATCH = WarehouseTable(
+    PROCESSED,
+    "engagement_health_batch",
+    ENGAGEMENT_HEALTH_REALTIME.columns,
+    grain=ENGAGEMENT_HEALTH_GRAIN,
+    day_column="window_start",
+)
 # The serving view: engagement_health_realtime's columns plus `source` ('batch' or 'speed').
 ENGAGEMENT_HEALTH_SERVING = f"{SERVING}.engagement_health"
+BATCH_SOURCE, SPEED_SOURCE = "batch", "speed"

@@ -14,8 +14,15 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, StringType, StructField, StructType
 
-from netflix_core.contract import FACT_WATCH_SESSIONS, RAW_TABLES, REJECTED_ROWS
+from netflix_core.contract import (
+    ARCHIVE_PARTITION_COLUMNS,
+    FACT_WATCH_SESSIONS,
+    RAW_TABLES,
+    REJECTED_ROWS,
+    WATCH_EVENTS_ARCHIVE,
+)
 from netflix_core.gcp import explained_gcp_errors, is_gcs_uri, list_folder, storage_client
+from netflix_core.schemas import WATCH_EVENT_ARCHIVE_SCHEMA
 from netflix_core.settings import Settings
 from netflix_core.transforms.star_schema import fact_watch_sessions_schema
 
@@ -155,6 +162,47 @@ def read_rejected_rows(spark: SparkSession, lake_path: str) -> DataFrame:
     if not path_exists(spark, path):
         return spark.createDataFrame([], REJECTED_ROWS_SCHEMA)
     return spark.read.schema(REJECTED_ROWS_SCHEMA).option("basePath", path).parquet(path)
+
+
+# --- The archive of watch events (contract section 7b) -------------------------------------------
+
+EVENT_DATE = ARCHIVE_PARTITION_COLUMNS[0]
+
+
+def archive_micro_batch(events: DataFrame, lake: LakePaths, query_id: str, batch_id: int) -> None:
+    """Files one micro-batch's events under ``event_date=D/query_id=Q/batch_id=N/``, replacing
+    whatever an earlier attempt at the same batch left there (see ``spark_streaming/sink.py``).
+
+    Dynamic partition overwrite replaces exactly the folders this write produces: the batch's own,
+    never another batch's. Each Kafka partition's task writes its own file, so the re-read stays
+    parallel: a day gets at most one file per Kafka partition and micro-batch.
+    """
+    (
+        events.withColumns({"query_id": F.lit(query_id), "batch_id": F.lit(batch_id).cast("bigint")})
+        .write.mode("overwrite")
+        .option("partitionOverwriteMode", "dynamic")
+        .partitionBy(*ARCHIVE_PARTITION_COLUMNS)
+        .parquet(lake.table_path(WATCH_EVENTS_ARCHIVE))
+    )
+
+
+def archive_days(spark: SparkSession, lake: LakePaths) -> list[date]:
+    """The event days the archive holds events of, oldest first."""
+    path = lake.table_path(WATCH_EVENTS_ARCHIVE)
+    filesystem, hadoop_path = _filesystem(spark, f"{path}/{EVENT_DATE}=*")
+    statuses = filesystem.globStatus(hadoop_path) or []
+    prefix = f"{EVENT_DATE}="
+    return sorted(date.fromisoformat(status.getPath().getName()[len(prefix) :]) for status in statuses)
+
+
+def read_archive(spark: SparkSession, lake: LakePaths, days: list[date]) -> DataFrame:
+    """The archived events of ``days`` (one row per Kafka record read by a checkpoint's query)."""
+    path = lake.table_path(WATCH_EVENTS_ARCHIVE)
+    folders = [f"{path}/{EVENT_DATE}={day.isoformat()}" for day in days]
+    present = [folder for folder in folders if path_exists(spark, folder)]
+    if not present:
+        return spark.createDataFrame([], WATCH_EVENT_ARCHIVE_SCHEMA)
+    return spark.read.schema(WATCH_EVENT_ARCHIVE_SCHEMA).option("basePath", path).parquet(*present)
 
 
 def missing_raw_files(settings: Settings) -> list[str]:

@@ -57,3 +57,22 @@ def conform(rows: DataFrame, table: contract.WarehouseTable) -> DataFrame:
     """``rows`` with exactly the table's columns, in contract order and types."""
     columns: list[SparkColumn] = [F.col(c.name).cast(SPARK_TYPES[c.type]).alias(c.name) for c in table.columns]
     return rows.select(*columns)
+
+
+def _fields(table: contract.WarehouseTable, names: tuple[str, ...]) -> list[StructField]:
+    types = {c.name: SPARK_TYPES[c.type] for c in table.columns}
+    return [StructField(name, types[name]) for name in names]
+
+
+# The archive of valid watch events (``contract.WATCH_EVENTS_ARCHIVE``): the event's fields, its
+# event time, its Kafka coordinates (typed as in quarantined_events), and the folders it sits in,
+# which Spark reads back as columns.
+WATCH_EVENT_ARCHIVE_SCHEMA = StructType(
+    [
+        *WATCH_EVENT_SCHEMA.fields,
+        StructField("event_time", TimestampType()),
+        *_fields(contract.QUARANTINED_EVENTS, contract.ARCHIVE_KAFKA_COLUMNS),
+        StructField("event_date", DateType()),
+        *_fields(contract.STREAM_BATCHES, ("query_id", "batch_id")),
+    ]
+)

@@ -126,6 +126,7 @@ def start_stream(
         warehouse=warehouse,
         checkpoint=SparkCheckpoint(spark, checkpoint_path),
         bootstrap_servers=kafka.bootstrap_servers,
+        lake=lake,
         on_batch=on_batch,
     )
     writer = (

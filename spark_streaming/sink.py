@@ -22,6 +22,26 @@ The batch's offsets, input counts and quarantined messages are not in the aggreg
 that foreachBatch receives, so the sink reads the batch's offset range from Spark's offset log
 and re-reads exactly that range from Kafka (Kafka records are immutable, so it is the same data).
 
+That one re-read also feeds the archive, the batch layer's copy of what the speed layer saw
+(``<lake>/watch_events/``, contract section 7b): every valid record of the range, filed under
+``event_date=D/query_id=Q/batch_id=N/``. It is exactly once for the same reasons:
+
+* The folders of batch N are a function of (query id, N) and of the range's records, which a
+  replay reads again unchanged; the write replaces exactly those folders (dynamic partition
+  overwrite), so a replay leaves one copy however many attempts ran before it. Spark writes into a
+  hidden staging folder and moves it into place when the write commits, so a reader never sees
+  the files of an unfinished attempt.
+* The archive is written *before* the warehouse transaction. A crash before that transaction
+  commits makes Spark replay N, which rewrites the same folders; once ``stream_batches`` holds
+  N, its archive is complete. A replay of a batch already committed (a crash between the
+  warehouse commit and Spark's commit log) rewrites its folders with the same records before the
+  sink skips the warehouse write.
+* Quarantined messages are not archived: they live in ``quarantined_events``. The archive keeps
+  late events and duplicates, which the speed layer drops: deciding about them is the views' job.
+
+A rebuilt checkpoint (a new query id) reads the topic again and files it under its own query id;
+the views' de-duplication on (session_id, event_time) absorbs the second copy.
+
 The warehouse side (one transaction, skip a committed batch id) is ``commit_micro_batch`` of
 the core's ``Warehouse`` interface, implemented once per warehouse.
 """
@@ -34,12 +54,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from netflix_core.contract import QUARANTINED_EVENTS
-from netflix_core.lake import read_text
-from netflix_core.transforms.engagement_health import parse_watch_events
+from netflix_core.lake import LakePaths, archive_micro_batch, read_text
+from netflix_core.transforms.engagement_health import archived_events, parse_watch_events
 from netflix_core.warehouse import BatchReport, MicroBatch, OffsetRangeSummary, Offsets, Warehouse, utc_now
 
 # The quarantine table's columns that come from Kafka (batch_id and query_id come from the batch).
@@ -113,13 +134,13 @@ def _quarantined_message() -> Column:
     )
 
 
-def summarize_offset_range(
-    spark: SparkSession, bootstrap_servers: str, start: Offsets, end: Offsets
-) -> OffsetRangeSummary:
-    """Counts, timestamps and quarantined messages of the records in [start, end)."""
-    if start == end:  # a no-data batch (Spark runs one to advance the watermark)
-        return OffsetRangeSummary(start, end, 0, None, None, None, pd.DataFrame(columns=QUARANTINE_COLUMNS))
-    parsed = parse_watch_events(read_offset_range(spark, bootstrap_servers, start, end))
+def empty_offset_range(start: Offsets, end: Offsets) -> OffsetRangeSummary:
+    """A no-data batch (Spark runs one to advance the watermark)."""
+    return OffsetRangeSummary(start, end, 0, None, None, None, pd.DataFrame(columns=QUARANTINE_COLUMNS))
+
+
+def summarize_records(parsed: DataFrame, start: Offsets, end: Offsets) -> OffsetRangeSummary:
+    """Counts, timestamps and quarantined messages of the parsed records of [start, end)."""
     quarantined = F.col("quarantine_reason").isNotNull()
     # One pass over the range: the few quarantined messages ride along in the aggregate. Timestamps
     # travel as epoch microseconds because collect() would turn them into this process's local time.
@@ -154,6 +175,7 @@ class EngagementSink:
     warehouse: Warehouse
     checkpoint: SparkCheckpoint
     bootstrap_servers: str
+    lake: LakePaths
     on_batch: Callable[[BatchReport], None] | None = None
 
     def __call__(self, aggregates: DataFrame, batch_id: int) -> None:
@@ -161,12 +183,9 @@ class EngagementSink:
         # plan is what rebuilds Spark's state for this batch on a replay.
         rows = aggregates.toPandas()
         start, end = self.checkpoint.batch_offsets(batch_id)
-        batch = MicroBatch(
-            query_id=self.checkpoint.query_id(),
-            batch_id=batch_id,
-            aggregates=rows,
-            inputs=summarize_offset_range(self.spark, self.bootstrap_servers, start, end),
-        )
+        query_id = self.checkpoint.query_id()
+        inputs = self._archive_and_summarize(query_id, batch_id, start, end)
+        batch = MicroBatch(query_id=query_id, batch_id=batch_id, aggregates=rows, inputs=inputs)
         report = self.warehouse.commit_micro_batch(batch, utc_now())
         if report is None:
             print(f"batch {batch_id}: already committed, skipped (a replay after a restart)", flush=True)
@@ -174,3 +193,15 @@ class EngagementSink:
         print(report.describe(), flush=True)
         if self.on_batch is not None:
             self.on_batch(report)
+
+    def _archive_and_summarize(self, query_id: str, batch_id: int, start: Offsets, end: Offsets) -> OffsetRangeSummary:
+        """Re-reads the batch's records from Kafka once: archives the valid ones, summarizes them all."""
+        if start == end:
+            return empty_offset_range(start, end)
+        records = parse_watch_events(read_offset_range(self.spark, self.bootstrap_servers, start, end))
+        records = records.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            archive_micro_batch(archived_events(records), self.lake, query_id, batch_id)
+            return summarize_records(records, start, end)
+        finally:
+            records.unpersist()

@@ -581,3 +581,78 @@ def reference_stream(
         quarantine=quarantine,
         late=late,
     )
+
+
+# --- the serving layer: late events, the batch view --------------------------------------------
+
+# Spark's approx_count_distinct defaults to a 5% relative standard deviation; three of them.
+HLL_TOLERANCE = 0.15
+
+
+WATERMARK_DELAY = timedelta(minutes=10)
+
+
+def reference_late_records(records: list[TopicRecord], batches: pd.DataFrame) -> set[tuple[int, int]]:
+    """(partition, offset) of the valid records the speed layer dropped as later than its watermark.
+
+    SPEC: a 10-minute watermark on event time. How Spark 3.5 applies it with de-duplication before
+    the windows: a micro-batch's watermark is the newest event time (to the millisecond) of the
+    batches before it, minus 10 minutes, and a batch drops the rows at or before the watermark of
+    the batch before it. Which records each batch read comes from ``stream_batches`` (Spark's offset
+    ranges); everything else is computed here, from the records themselves.
+    """
+    batch_of: dict[tuple[int, int], int] = {}
+    for row in batches.itertuples():
+        start, end = json.loads(row.start_offsets), json.loads(row.end_offsets)
+        for topic, partitions in end.items():
+            for partition, stop in partitions.items():
+                for offset in range(start.get(topic, {}).get(partition, 0), stop):
+                    batch_of[(int(partition), offset)] = int(row.batch_id)
+    newest: dict[int, datetime] = {}
+    typed_events = {}
+    for record in records:
+        reason, typed = reference_parse(record.value)
+        if reason is None:
+            batch = batch_of[(record.partition, record.offset)]
+            typed_events[(record.partition, record.offset)] = (batch, typed["event_time"])
+            newest[batch] = max(newest.get(batch, typed["event_time"]), typed["event_time"])
+    late = set()
+    for coordinates, (batch, event_time) in typed_events.items():
+        before = [newest[b] for b in newest if b <= batch - 2]
+        if before:
+            newest_ms = max(before).replace(microsecond=max(before).microsecond // 1000 * 1000)
+            if event_time <= newest_ms - WATERMARK_DELAY:
+                late.add(coordinates)
+    return late
+
+
+def reference_views(
+    records: list[TopicRecord], late: set[tuple[int, int]], users: pd.DataFrame, movies: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the batch view: every valid event, the speed layer: without its late events), per SPEC 7b.
+
+    A session repeated in time keeps its first copy; its repeats are the same event, so a session
+    the speed layer read in time once is counted there even when a later copy came late.
+    """
+    every, in_time = [], []
+    for record in records:
+        reason, typed = reference_parse(record.value)
+        if reason is None:
+            every.append(typed)
+            if (record.partition, record.offset) not in late:
+                in_time.append(typed)
+    return reference_engagement(every, users, movies), reference_engagement(in_time, users, movies)
+
+
+def reference_for_records(
+    records: list[TopicRecord], users: pd.DataFrame, movies: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[tuple[int, int], str]]:
+    """(expected engagement rows, expected quarantine reason by (partition, offset))."""
+    events, reasons = [], {}
+    for record in records:
+        reason, typed = reference_parse(record.value)
+        if reason is None:
+            events.append(typed)
+        else:
+            reasons[(record.partition, record.offset)] = reason
+    return reference_engagement(events, users, movies), reasons

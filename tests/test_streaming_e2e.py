@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 from kafka import KafkaProducer
@@ -59,6 +60,7 @@ from tests.streaming_fixtures import (  # noqa: E402
     message,
     read_topic,
     reference_dimensions,
+    reference_parse,
     reference_stream,
     topic_end_offsets,
 )
@@ -132,12 +134,49 @@ def _value(value: object) -> object:
     return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
 
 
+def archived_rows(lake: LakePaths) -> pd.DataFrame:
+    """The archive as DuckDB reads its Parquet files and folders (not through the product's reader)."""
+    files = f"{lake.table_path('watch_events')}/event_date=*/query_id=*/batch_id=*/*.parquet"
+    with duckdb.connect() as connection:
+        return connection.execute(f"SELECT * FROM read_parquet('{files}', hive_partitioning = true)").df()
+
+
+def assert_archive_matches_topic(layer: SpeedLayer) -> None:
+    """Every valid record of the topic is archived exactly once, under the batch that read it."""
+    records = read_topic(layer.kafka.bootstrap_servers, layer.kafka.topic)
+    archived = archived_rows(layer.lake)
+    coordinates = list(zip(archived.partition, archived.offset))
+    assert len(coordinates) == len(set(coordinates)), "a Kafka record is archived more than once"
+    expected = {}
+    for record in records:
+        reason, typed = reference_parse(record.value)
+        if reason is None:
+            expected[(record.partition, record.offset)] = (typed, record.timestamp)
+    assert set(coordinates) == set(expected), "the archive is not the topic's valid records"
+    batches = table(layer.warehouse, "stream_batches", "batch_id")
+    ranges = {
+        (row.query_id, row.batch_id): (json.loads(row.start_offsets), json.loads(row.end_offsets))
+        for row in batches.itertuples()
+    }
+    for row in archived.itertuples():
+        typed, kafka_timestamp = expected[(row.partition, row.offset)]
+        assert (row.topic, row.session_id, row.event_time, row.kafka_timestamp) == (
+            layer.kafka.topic, typed["session_id"], typed["event_time"], kafka_timestamp,
+        )  # fmt: skip
+        assert str(row.event_date)[:10] == typed["event_time"].date().isoformat()
+        start, end = ranges[(row.query_id, int(row.batch_id))]
+        partition = str(row.partition)
+        assert start[row.topic].get(partition, 0) <= row.offset < end[row.topic][partition]
+
+
 def assert_stream_matches_topic(
     layer: SpeedLayer,
     dimensions: tuple[pd.DataFrame, pd.DataFrame] | None = None,
     committed_between: tuple[datetime, datetime] | None = None,
 ) -> StreamExpectation:
-    """The three streaming tables against the topic's records and the batches' offset ranges, exactly."""
+    """The three streaming tables and the archive against the topic's records and the batches' offset
+    ranges, exactly."""
+    assert_archive_matches_topic(layer)
     topic = layer.kafka.topic
     records = read_topic(layer.kafka.bootstrap_servers, topic)
     batches = table(layer.warehouse, "stream_batches", "batch_id")
@@ -316,6 +355,7 @@ def test_replaying_a_committed_batch_id_changes_nothing(spark: SparkSession, sam
         warehouse=layer.warehouse,
         checkpoint=SparkCheckpoint(spark, str(layer.checkpoint)),
         bootstrap_servers=layer.kafka.bootstrap_servers,
+        lake=layer.lake,
         on_batch=committed.append,
     )
     # Batch 0 again, with aggregates that differ from what was committed: only a skip keeps the table.
@@ -325,6 +365,7 @@ def test_replaying_a_committed_batch_id_changes_nothing(spark: SparkSession, sam
     assert committed == []
     for name, rows in before.items():
         pd.testing.assert_frame_equal(table(layer.warehouse, name), rows)
+    assert_archive_matches_topic(layer)  # batch 0's files were rewritten, not added to
 
 
 # --- the watermark: late events dropped, copies dropped across micro-batches --------------------

@@ -24,6 +24,7 @@ from spark_streaming.job import BrokerUnreachableError, require_broker, start_st
 GROUP = "speed_layer"
 REALTIME_KEY = streaming_key(contract.ENGAGEMENT_HEALTH_REALTIME.name)
 QUARANTINE_KEY = streaming_key(contract.QUARANTINED_EVENTS.name)
+ARCHIVE_KEY = lake_key(contract.WATCH_EVENTS_ARCHIVE)
 DIMENSION_KEYS = (lake_key(contract.DIM_USERS), lake_key(contract.DIM_MOVIES))
 
 STREAM_JOB_NAME = "engagement_stream_job"
@@ -65,6 +66,18 @@ quarantined_events = dg.AssetSpec(
     deps=[TOPIC_KEY],
     group_name=GROUP,
     kinds={"spark"},
+)
+
+watch_events_archive = dg.AssetSpec(
+    ARCHIVE_KEY,
+    description=(
+        "Every valid watch event the streaming job read, one Parquet row per Kafka record, under "
+        "event_date/query_id/batch_id folders; written by each micro-batch before its warehouse "
+        "transaction, exactly once. The batch layer recomputes the speed layer's days from it."
+    ),
+    deps=[TOPIC_KEY],
+    group_name=GROUP,
+    kinds={"spark", "parquet"},
 )
 
 
@@ -126,6 +139,17 @@ def batch_materializations(report: BatchReport) -> list[dg.AssetMaterialization]
     if report.max_event_time is not None:
         metadata["max_event_time"] = dg.MetadataValue.text(report.max_event_time.isoformat())
     materializations = [dg.AssetMaterialization(asset_key=REALTIME_KEY, metadata=metadata)]
+    archived = report.input_rows - report.quarantined_rows
+    if archived:
+        materializations.append(
+            dg.AssetMaterialization(
+                asset_key=ARCHIVE_KEY,
+                metadata={
+                    "batch_id": dg.MetadataValue.int(report.batch_id),
+                    "archived_rows": dg.MetadataValue.int(archived),
+                },
+            )
+        )
     if report.quarantined_rows:
         materializations.append(
             dg.AssetMaterialization(
@@ -226,7 +250,7 @@ def engagement_stream_sensor(
     return dg.RunRequest(run_key=f"after-{previous}")
 
 
-speed_layer_assets = [watch_events_topic, engagement_health_realtime, quarantined_events]
+speed_layer_assets = [watch_events_topic, engagement_health_realtime, quarantined_events, watch_events_archive]
 speed_layer_checks = [engagement_health_realtime_is_fresh]
 speed_layer_jobs = [engagement_stream_job, freshness_check_job]
 speed_layer_schedules = [freshness_check_schedule]

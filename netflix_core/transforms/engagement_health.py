@@ -8,11 +8,12 @@ re-read of one micro-batch's offsets, tests), so every rule has one definition.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, MapType, StringType, StructField, StructType
 
 from netflix_core.contract import (
+    ARCHIVE_KAFKA_COLUMNS,
     ENGAGEMENT_HEALTH_REALTIME,
     EVENT_MOVIE_ATTRIBUTES,
     EVENT_USER_ATTRIBUTES,
@@ -38,8 +39,12 @@ from netflix_core.transforms.raw_files import CORRUPT_RECORD
     NEGATIVE_DURATION,
 ) = QUARANTINE_REASONS
 
-KAFKA_METADATA_COLUMNS = ("raw_value", "topic", "partition", "offset", "kafka_timestamp")
+KAFKA_METADATA_COLUMNS = ("raw_value", *ARCHIVE_KAFKA_COLUMNS)
 REALTIME_COLUMNS = ENGAGEMENT_HEALTH_REALTIME.column_names
+DEDUPLICATION_KEY = ("session_id", "event_time")
+# The relative standard deviation of the speed layer's HyperLogLog (Spark's default): fixed in the
+# streaming state's schema, and the error the reconciliation allows unique_users.
+UNIQUE_USERS_RSD = 0.05
 
 _EVENT = "_event"
 _IS_JSON_OBJECT = "_is_json_object"
@@ -115,15 +120,25 @@ def valid_events(parsed: DataFrame) -> DataFrame:
     return parsed.filter(F.col("quarantine_reason").isNull()).drop("quarantine_reason")
 
 
+def archived_events(parsed: DataFrame) -> DataFrame:
+    """The valid events of parsed Kafka records as the lake archives them: the event's fields, its
+    event time, its Kafka coordinates and ``event_date`` (the folder it is filed under)."""
+    fields = [*WATCH_EVENT_SCHEMA.names, "event_time", *ARCHIVE_KAFKA_COLUMNS]
+    return valid_events(parsed).select(*fields, F.to_date("event_time").alias("event_date"))
+
+
 def deduplicate_events(events: DataFrame) -> DataFrame:
-    """Drops repeats of (session_id, event_time) seen within the watermark.
+    """Drops repeats of (session_id, event_time): on a stream those seen within the watermark.
 
     Spark allows dropDuplicatesWithinWatermark on streams only. Since event_time is part of the key,
-    all copies of a key share one event time, so on a batch (no late data) it equals dropDuplicates.
+    all copies of a key share one event time, so on a batch it keeps one copy of each key; the first
+    Kafka record, as the stream does (copies of a session share its user's partition, read in order).
     """
-    key = ["session_id", "event_time"]
-    watermarked = events.withWatermark("event_time", WATERMARK_DELAY)
-    return watermarked.dropDuplicatesWithinWatermark(key) if events.isStreaming else watermarked.dropDuplicates(key)
+    key = list(DEDUPLICATION_KEY)
+    if events.isStreaming:
+        return events.withWatermark("event_time", WATERMARK_DELAY).dropDuplicatesWithinWatermark(key)
+    first_record = Window.partitionBy(*key).orderBy("topic", "partition", "offset")
+    return events.withColumn("_copy", F.row_number().over(first_record)).filter(F.col("_copy") == 1).drop("_copy")
 
 
 def user_dimension(clean_users: DataFrame) -> DataFrame:
@@ -155,16 +170,21 @@ def _percent_of_sessions(count_column: str) -> Column:
     return F.col(count_column) * 100 / F.col("total_sessions")
 
 
-def aggregate_engagement(events: DataFrame) -> DataFrame:
+def aggregate_engagement(events: DataFrame, exact_distinct_users: bool = False) -> DataFrame:
     """Enriched, de-duplicated events -> engagement_health_realtime rows (5-minute tumbling windows).
 
-    ``updated_at`` is Spark's current_timestamp(), which a streaming query fixes per micro-batch.
+    ``unique_users`` is HyperLogLog's estimate (what a stream can keep in state) unless
+    ``exact_distinct_users``. ``updated_at`` is Spark's current_timestamp(), which a streaming query
+    fixes per micro-batch.
     """
     flagged = with_churn_flags(events)
     window = F.window("event_time", WINDOW_DURATION)
+    unique_users = (
+        F.count_distinct("user_id") if exact_distinct_users else F.approx_count_distinct("user_id", UNIQUE_USERS_RSD)
+    )
     counts = flagged.groupBy(window.alias("window"), *GRAIN_DIMENSIONS).agg(
         F.count(F.lit(1)).alias("total_sessions"),
-        F.approx_count_distinct("user_id").alias("unique_users"),
+        unique_users.alias("unique_users"),
         F.sum("watch_duration_minutes").alias("total_watch_minutes"),
         F.avg("progress_percentage").alias("avg_completion_pct"),
         F.avg("imdb_rating").alias("avg_content_quality"),

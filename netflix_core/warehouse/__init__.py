@@ -9,6 +9,7 @@ from netflix_core.warehouse.base import (
     Warehouse,
     WarehouseError,
     offsets_json,
+    serving_view_sql,
     utc_now,
 )
 
@@ -46,5 +47,6 @@ __all__ = [
     "WarehouseError",
     "offsets_json",
     "open_warehouse",
+    "serving_view_sql",
     "utc_now",
 ]

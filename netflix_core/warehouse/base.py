@@ -15,7 +15,13 @@ from typing import Protocol
 
 import pandas as pd
 
-from netflix_core.contract import WarehouseTable
+from netflix_core.contract import (
+    BATCH_SOURCE,
+    ENGAGEMENT_HEALTH_BATCH,
+    ENGAGEMENT_HEALTH_REALTIME,
+    SPEED_SOURCE,
+    WarehouseTable,
+)
 
 # {"netflix_watch_events": {"0": 120, "1": 97}}: Spark's own form of Kafka offsets, end exclusive.
 Offsets = dict[str, dict[str, int]]
@@ -102,6 +108,16 @@ class Warehouse(Protocol):
         """Writes ``rows`` in one transaction, replacing the months ``[start, end)`` or the whole table."""
         ...
 
+    def replace_days(self, table: WarehouseTable, rows: pd.DataFrame, days: tuple[date, date]) -> int:
+        """Writes ``rows`` in one transaction, replacing the rows whose ``table.day_column`` falls on
+        the days ``[start, end)``. For engagement_health_batch this is what switches those days of
+        the serving view from the speed layer to the batch layer."""
+        ...
+
+    def create_serving_view(self) -> None:
+        """Creates (or replaces) the serving view ``serving_view_sql()``, and the tables it reads if missing."""
+        ...
+
     def query(self, sql: str) -> pd.DataFrame: ...
 
     def table_exists(self, table: str) -> bool:
@@ -115,6 +131,26 @@ class Warehouse(Protocol):
         ...
 
     def latest_batch(self) -> BatchReport | None: ...
+
+
+def serving_view_sql() -> str:
+    """The query of ``netflix_serving.engagement_health`` (contract section 7b), in SQL that DuckDB
+    and BigQuery read alike.
+
+    Per 5-minute window: the batch view's rows where the window's day has been recomputed, the speed
+    layer's rows otherwise. A day counts as recomputed when the batch view holds rows of it, so
+    ``replace_days`` switches a day in the transaction that writes it, and a day the archive has
+    nothing of (say, streamed before the archive existed) keeps the speed layer's rows.
+    """
+    columns = ", ".join(ENGAGEMENT_HEALTH_REALTIME.column_names)
+    batch, speed = ENGAGEMENT_HEALTH_BATCH.qualified_name, ENGAGEMENT_HEALTH_REALTIME.qualified_name
+    day = f"CAST({ENGAGEMENT_HEALTH_BATCH.day_column} AS DATE)"
+    return (
+        f"SELECT {columns}, '{BATCH_SOURCE}' AS source FROM {batch}\n"
+        "UNION ALL\n"
+        f"SELECT {columns}, '{SPEED_SOURCE}' AS source FROM {speed}\n"
+        f"WHERE {day} NOT IN (SELECT DISTINCT {day} FROM {batch})"
+    )
 
 
 def offsets_json(offsets: Offsets) -> str:

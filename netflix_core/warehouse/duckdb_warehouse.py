@@ -26,6 +26,7 @@ from netflix_core.warehouse.base import (
     WarehouseError,
     report_from_row,
     report_row,
+    serving_view_sql,
 )
 
 DUCKDB_TYPES = {
@@ -90,21 +91,35 @@ class DuckDBWarehouse:
     # --- batch layer ---------------------------------------------------------------------------
 
     def replace_rows(self, table: WarehouseTable, rows: pd.DataFrame, months: tuple[date, date] | None = None) -> int:
+        if months is None:
+            return self._replace(table, rows, "TRUE", [])
+        return self._replace(table, rows, f"{table.month_column} >= ? AND {table.month_column} < ?", list(months))
+
+    def replace_days(self, table: WarehouseTable, rows: pd.DataFrame, days: tuple[date, date]) -> int:
+        start, end = (datetime.combine(day, datetime.min.time()) for day in days)
+        return self._replace(table, rows, f"{table.day_column} >= ? AND {table.day_column} < ?", [start, end])
+
+    def _replace(self, table: WarehouseTable, rows: pd.DataFrame, where: str, parameters: list[object]) -> int:
+        """Deletes the rows ``where`` holds and inserts ``rows``, in one transaction."""
         with self.connect() as connection:
             connection.execute("BEGIN TRANSACTION")
             connection.execute(create_table_sql(table))
-            if months is None:
-                connection.execute(f"DELETE FROM {table.qualified_name}")
-            else:
-                connection.execute(
-                    f"DELETE FROM {table.qualified_name} WHERE {table.month_column} >= ? AND {table.month_column} < ?",
-                    list(months),
-                )
+            connection.execute(f"DELETE FROM {table.qualified_name} WHERE {where}", parameters)
             connection.register("incoming_rows", rows)
             columns = column_list(table)
             connection.execute(f"INSERT INTO {table.qualified_name} ({columns}) SELECT {columns} FROM incoming_rows")
             connection.execute("COMMIT")
         return len(rows)
+
+    # --- serving layer -------------------------------------------------------------------------
+
+    def create_serving_view(self) -> None:
+        with self.connect() as connection:
+            connection.execute("BEGIN TRANSACTION")
+            for table in (contract.ENGAGEMENT_HEALTH_REALTIME, contract.ENGAGEMENT_HEALTH_BATCH):
+                connection.execute(create_table_sql(table))
+            connection.execute(f"CREATE OR REPLACE VIEW {contract.ENGAGEMENT_HEALTH_SERVING} AS {serving_view_sql()}")
+            connection.execute("COMMIT")
 
     # --- readers -------------------------------------------------------------------------------
 
