@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def _duplicated(frame: DataFrame, key: str, rows: int) -> DataFrame:
 class BrokenRule:
     checks: TableChecks
     check_name: str
-    break_it: object  # (DataFrame, key) -> DataFrame
+    break_it: Callable[[DataFrame, str], DataFrame]  # (table, its key) -> the table with the rule broken
     metadata: dict[str, int]  # what the failing result must report
 
     def __str__(self) -> str:
