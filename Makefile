@@ -4,7 +4,7 @@ CLI := .venv/bin/netflix-lambda
 # The Dagster instance that `netflix-lambda batch` writes to and `dagster dev` shows.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup lint test unit test-emulators batch dagster bench bench-stream
+.PHONY: setup lint test unit test-emulators demo batch dagster bench bench-stream
 
 setup:
 	@bash scripts/setup.sh
@@ -25,6 +25,11 @@ unit: setup
 # The prod path's building blocks (GCS, Spark on gs://, BigQuery) against local emulators alone.
 test-emulators: setup
 	$(PY) -m pytest -m emulators
+
+# The whole system end to end under data/ (generate, batch, Kafka, stream, live events, recompute,
+# dashboards on http://127.0.0.1:8501) until Ctrl-C, which stops everything it started.
+demo: setup
+	@$(CLI) demo
 
 # Sample data (generated once into data/raw), then the whole batch layer into data/warehouse.duckdb.
 batch: setup

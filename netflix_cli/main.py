@@ -99,6 +99,18 @@ def _recompute(args: argparse.Namespace, settings: Settings) -> int:
         return fail("recompute", str(error))
 
 
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from netflix_cli.demo import Demo, port_taken
+
+    if settings.is_prod:
+        return fail("demo", "runs on the embedded defaults; unset NETFLIX_ENV or set it to local")
+    if args.sessions <= 0 or args.rate <= 0:
+        return fail("demo", "--sessions and --rate must be positive")
+    if not 0 < args.port < 65536 or port_taken(args.port):
+        return fail("demo", f"cannot serve the dashboards on 127.0.0.1:{args.port}: the port is taken or invalid")
+    return Demo(settings, args.sessions, args.rate, args.port).run()
+
+
 def _stream(args: argparse.Namespace, settings: Settings) -> int:
     from spark_streaming.job import main as stream_main
 
@@ -188,6 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recompute.add_argument("--verbose", action="store_true", help="also print Dagster's event log")
     recompute.set_defaults(handler=_recompute)
+
+    demo = commands.add_parser(
+        "demo", help="the whole system end to end on the embedded defaults, until Ctrl-C (start here)"
+    )
+    demo.add_argument("--sessions", type=int, default=20_000, help="watch sessions to generate (default 20,000)")
+    demo.add_argument("--rate", type=float, default=20.0, help="live events per second (default 20)")
+    demo.add_argument("--port", type=int, default=8501, help="the dashboards' port (default 8501)")
+    demo.set_defaults(handler=_demo)
 
     stream = commands.add_parser("stream", help="run the streaming query")
     add_stream_arguments(stream)

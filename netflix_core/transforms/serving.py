@@ -11,6 +11,7 @@ recomputed. The reconciliation works out which archived events the speed layer d
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -109,7 +110,7 @@ def _keyed(rows: pd.DataFrame, prefix: str) -> pd.DataFrame:
     return frame.rename(columns={c: f"{prefix}{c}" for c in (*COUNT_COLUMNS, "unique_users")})
 
 
-def _segment(row: pd.Series) -> str:
+def _segment(row: Mapping[str, object]) -> str:
     return "/".join(str(row[name]) for name in ENGAGEMENT_HEALTH_GRAIN[1:])
 
 
@@ -151,7 +152,7 @@ def reconcile(
             window = pd.Timestamp(values["window_start"]).isoformat(sep=" ")
             shown = differences.setdefault(window, [])
             if len(shown) < SHOWN_PER_WINDOW:
-                shown.append(f"{_segment(pd.Series(values))}: {'; '.join(found)}")
+                shown.append(f"{_segment(values)}: {'; '.join(found)}")
 
     late = merged.assign(late=merged["archive_total_sessions"] - merged["counted_total_sessions"])
     late_by_window = late[late["late"] != 0].groupby("window_start")["late"].sum()
