@@ -26,18 +26,17 @@ _numbers = itertools.count(1)
 class GcpEmulators:
     gcs_url: str
     bigquery_url: str
-    gcs_root: Path  # fake-gcs-server's files: ROOT/BUCKET/OBJECT
 
 
 @pytest.fixture(scope="session")
 def gcp_emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpEmulators]:
-    root = tmp_path_factory.mktemp("gcs")
+    """GCS in memory (it keeps the connector's directory objects, as GCS does) and BigQuery."""
     logs = tmp_path_factory.mktemp("emulator_logs")
     with (
-        fake_gcs_server(root, log_path=logs / "fake-gcs-server.log") as gcs_url,
-        bigquery_emulator("netflix-test", gcs_root=root, log_path=logs / "bqemulator.log") as bigquery_url,
+        fake_gcs_server(log_path=logs / "fake-gcs-server.log") as gcs_url,
+        bigquery_emulator("netflix-test", log_path=logs / "bqemulator.log") as bigquery_url,
     ):
-        yield GcpEmulators(gcs_url, bigquery_url, root)
+        yield GcpEmulators(gcs_url, bigquery_url)
 
 
 def emulated_prod_settings(emulators: GcpEmulators, project: str, bucket: str, home: Path) -> Settings:
