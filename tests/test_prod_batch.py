@@ -26,6 +26,7 @@ from netflix_core import contract
 from netflix_core.gcp import split_gcs_uri, storage_client
 from netflix_core.settings import Settings
 from netflix_core.warehouse import open_warehouse
+from netflix_dashboard import data
 from tests.conftest import (
     MONTHLY_TABLES,
     PROCESSED_COLUMNS,
@@ -109,6 +110,12 @@ def test_query_reads_bigquery_and_a_users_mistake_is_one_line(prod_batch: ProdBa
     mistake = run_cli(prod_batch.settings, "query", "SELEC nonsense", timeout=120)
     assert mistake.returncode == 2 and "Traceback" not in mistake.stderr
     assert len(mistake.stderr.strip().splitlines()) == 1
+
+
+def test_the_historical_trends_page_reads_bigquery(prod_batch: ProdBatch) -> None:
+    history = data.load_history(open_warehouse(prod_batch.settings))
+    for read in (history.engagement, history.cohorts, history.genres, history.content_months):
+        assert read.status is data.Status.READY and len(read.frame) > 0, read.table
 
 
 def _add_sessions(path: Path, month: date, count: int) -> None:

@@ -30,7 +30,7 @@ from netflix_core.lake import LakePaths
 from netflix_core.settings import Settings
 from netflix_core.transforms.cleaning import clean_movies, clean_users
 from netflix_core.transforms.raw_files import read_raw_csv
-from netflix_core.warehouse import BatchReport
+from netflix_core.warehouse import BatchReport, Warehouse
 from netflix_core.warehouse.duckdb_warehouse import DuckDBWarehouse
 from netflix_devtools.local_kafka import LocalKafkaBroker
 from producer.producer import produce
@@ -61,11 +61,11 @@ class SpeedLayer:
     """One isolated speed layer: its own topic, lake, checkpoint and warehouse file."""
 
     lake: LakePaths
-    warehouse: DuckDBWarehouse
+    warehouse: Warehouse
     kafka: KafkaTopic
 
     @property
-    def streaming_warehouse(self) -> DuckDBWarehouse:
+    def streaming_warehouse(self) -> Warehouse:
         return self.warehouse
 
     @property
@@ -82,13 +82,14 @@ def new_speed_layer(root: Path, broker: LocalKafkaBroker, topic: str) -> SpeedLa
     )
 
 
-def table(warehouse: DuckDBWarehouse, name: str, order_by: str) -> pd.DataFrame:
-    with warehouse.connect(read_only=True) as connection:
-        return connection.execute(f"SELECT * FROM netflix_streaming.{name} ORDER BY {order_by}").df()
+def table(warehouse: Warehouse, name: str, order_by: list[str] | None = None) -> pd.DataFrame:
+    """A streaming table through the interface (DuckDB or BigQuery), sorted by ``order_by`` (all columns by default)."""
+    rows = warehouse.query(f"SELECT * FROM netflix_streaming.{name}")
+    return rows.sort_values(order_by or list(rows.columns)).reset_index(drop=True)
 
 
-def realtime_rows(warehouse: DuckDBWarehouse) -> pd.DataFrame:
-    return table(warehouse, "engagement_health_realtime", "ALL")
+def realtime_rows(warehouse: Warehouse) -> pd.DataFrame:
+    return table(warehouse, "engagement_health_realtime")
 
 
 def run_available_now(
@@ -121,7 +122,7 @@ def assert_warehouse_matches_topic(layer: SpeedLayer) -> None:
     expected_rows, expected_reasons = reference_for_records(records, *reference_dimensions())
     assert_matches_reference(realtime_rows(layer.warehouse), expected_rows)
 
-    quarantined = table(layer.warehouse, "quarantined_events", '"partition", "offset"')
+    quarantined = table(layer.warehouse, "quarantined_events", ["partition", "offset"])
     by_coordinates = {(r.partition, r.offset): r for r in records}
     assert dict(zip(zip(quarantined.partition, quarantined.offset), quarantined.reason)) == expected_reasons
     for row in quarantined.itertuples():
@@ -129,7 +130,7 @@ def assert_warehouse_matches_topic(layer: SpeedLayer) -> None:
         expected = (record.value.decode(), layer.kafka.topic, record.timestamp)
         assert (row.raw_value, row.topic, row.kafka_timestamp) == expected
 
-    batches = table(layer.warehouse, "stream_batches", "batch_id")
+    batches = table(layer.warehouse, "stream_batches", ["batch_id"])
     assert list(batches.batch_id) == list(range(len(batches))), "batch ids are contiguous"
     assert batches.start_offsets.iloc[0] == json.dumps({layer.kafka.topic: {"0": 0, "1": 0, "2": 0}})
     starts, ends = list(batches.start_offsets), list(batches.end_offsets)
@@ -176,9 +177,9 @@ def test_available_now_matches_an_independent_computation(sample_layer: tuple[Sp
 
     rows = realtime_rows(layer.warehouse)
     assert rows.total_sessions.sum() == SAMPLE_EVENTS + 3  # the replayed event counts once
-    quarantined = table(layer.warehouse, "quarantined_events", '"offset"')
+    quarantined = table(layer.warehouse, "quarantined_events", ["offset"])
     assert sorted(quarantined.reason) == sorted([reason for _, reason in malformed_messages()] + ["not_json"])
-    batches = table(layer.warehouse, "stream_batches", "batch_id")
+    batches = table(layer.warehouse, "stream_batches", ["batch_id"])
     assert [r.batch_id for r in reports] == list(batches.batch_id)
     assert reports[0].input_rows == SAMPLE_EVENTS + 4 + len(malformed_messages()) + 1
 
@@ -188,7 +189,7 @@ def test_replaying_a_committed_batch_id_changes_nothing(
 ) -> None:
     layer, _ = sample_layer
     tables = ("engagement_health_realtime", "quarantined_events", "stream_batches")
-    before = {name: table(layer.warehouse, name, "ALL") for name in tables}
+    before = {name: table(layer.warehouse, name) for name in tables}
     committed = []
     sink = EngagementSink(
         spark=streaming_spark,
@@ -203,7 +204,7 @@ def test_replaying_a_committed_batch_id_changes_nothing(
 
     assert committed == []
     for name, rows in before.items():
-        pd.testing.assert_frame_equal(table(layer.warehouse, name, "ALL"), rows)
+        pd.testing.assert_frame_equal(table(layer.warehouse, name), rows)
 
 
 def test_a_crash_after_the_warehouse_commit_replays_the_batch_once(
@@ -222,14 +223,14 @@ def test_a_crash_after_the_warehouse_commit_replays_the_batch_once(
 
     with pytest.raises(StreamingQueryException, match="crash after committing batch 0"):
         run_available_now(streaming_spark, layer, on_batch=crash)
-    first = table(layer.warehouse, "stream_batches", "batch_id")
+    first = table(layer.warehouse, "stream_batches", ["batch_id"])
     assert list(first.batch_id) == [0]
     assert not (Path(layer.checkpoint) / "commits" / "0").exists()
 
     run_available_now(streaming_spark, layer)
 
     assert "batch 0: already committed, skipped" in capfd.readouterr().out
-    batches = table(layer.warehouse, "stream_batches", "batch_id")
+    batches = table(layer.warehouse, "stream_batches", ["batch_id"])
     assert batches.iloc[0].committed_at == first.iloc[0].committed_at
     assert realtime_rows(layer.warehouse).total_sessions.sum() == 150
     assert_warehouse_matches_topic(layer)
@@ -259,20 +260,14 @@ def start_job(settings: Settings, log: Path, *arguments: str) -> subprocess.Pope
         )
 
 
-def committed_batches_with_data(warehouse: DuckDBWarehouse) -> int:
-    if not Path(warehouse.path).exists():
+def committed_batches_with_data(warehouse: Warehouse) -> int:
+    if not warehouse.table_exists("netflix_streaming.stream_batches"):
         return 0
-    with warehouse.connect(read_only=True) as connection:
-        tables = connection.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'stream_batches'"
-        ).fetchall()
-        if not tables[0][0]:
-            return 0
-        counted = "SELECT count(*) FROM netflix_streaming.stream_batches WHERE input_rows > 0"
-        return connection.execute(counted).fetchall()[0][0]
+    counted = warehouse.query("SELECT count(*) AS batches FROM netflix_streaming.stream_batches WHERE input_rows > 0")
+    return int(counted["batches"].iloc[0])
 
 
-def wait_for_more_batches(warehouse: DuckDBWarehouse, than: int, job: subprocess.Popen, log: Path) -> int:
+def wait_for_more_batches(warehouse: Warehouse, than: int, job: subprocess.Popen, log: Path) -> int:
     deadline = time.monotonic() + 120
     while (count := committed_batches_with_data(warehouse)) <= than:
         assert job.poll() is None, f"the streaming job exited early:\n{log.read_text()[-3000:]}"
@@ -281,26 +276,61 @@ def wait_for_more_batches(warehouse: DuckDBWarehouse, than: int, job: subprocess
     return count
 
 
-def batch_ids(folder: Path) -> set[int]:
-    return {int(entry.name) for entry in folder.glob("[0-9]*")} if folder.exists() else set()
+# The batch ids in a checkpoint's log ("offsets" or "commits"), wherever the checkpoint is.
+CheckpointLog = Callable[[str], set[int]]
 
 
-def wait_for_a_batch_in_flight(checkpoint: Path, job: subprocess.Popen, log: Path) -> None:
+def local_checkpoint_log(checkpoint: str) -> CheckpointLog:
+    def batch_ids(log_name: str) -> set[int]:
+        folder = Path(checkpoint) / log_name
+        return {int(entry.name) for entry in folder.glob("[0-9]*")} if folder.exists() else set()
+
+    return batch_ids
+
+
+def wait_for_a_batch_in_flight(batch_ids: CheckpointLog, job: subprocess.Popen, log: Path) -> None:
     """Until Spark has planned a batch (offset log) that it has not committed (commit log)."""
     deadline = time.monotonic() + 120
-    while not batch_ids(checkpoint / "offsets") - batch_ids(checkpoint / "commits"):
+    while not batch_ids("offsets") - batch_ids("commits"):
         assert job.poll() is None, f"the streaming job exited early:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, "no batch started within 120 s"
         time.sleep(0.05)
 
 
-def produce_until(bootstrap_servers: str, stop: threading.Event) -> None:
-    """Sample events with live timestamps, one 150-event file after another, until ``stop``."""
-    parts = sorted(SAMPLE_STREAMING.glob("*.json"))
+def produce_until(bootstrap_servers: str, stop: threading.Event, parts: list, settings: Settings | None = None) -> None:
+    """``parts`` (files of sample events) one after another with live timestamps, until ``stop``."""
     for part in itertools.cycle(parts):
         if stop.is_set():
             return
-        produce(bootstrap_servers, part, rate=100, live=True, progress=False)
+        produce(bootstrap_servers, part, rate=100, live=True, progress=False, settings=settings)
+
+
+def kill_twice_mid_stream_then_catch_up(
+    settings: Settings, layer: SpeedLayer, parts: list, batch_ids: CheckpointLog, log: Path
+) -> None:
+    """While events keep coming: twice, SIGKILL the job somewhere inside a micro-batch and start it
+    again; then let it catch up (--available-now) and compare every table with the topic."""
+    stop_producing = threading.Event()
+    producing = threading.Thread(
+        target=produce_until, args=(settings.kafka_bootstrap_servers, stop_producing, parts, settings)
+    )
+    producing.start()
+    try:
+        seen = 0
+        for _ in range(2):
+            job = start_job(settings, log, "--trigger", "2")
+            seen = wait_for_more_batches(layer.warehouse, seen, job, log)
+            wait_for_a_batch_in_flight(batch_ids, job, log)
+            time.sleep(random.uniform(0, 1))  # anywhere in that batch: reading, state, sink, commit
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    finally:
+        stop_producing.set()
+        producing.join()
+
+    final = start_job(settings, log, "--available-now")
+    assert final.wait(timeout=300) == 0, log.read_text()[-3000:]
+    assert_warehouse_matches_topic(layer)
 
 
 def test_sigkill_mid_stream_and_restart_neither_loses_nor_double_counts(
@@ -323,23 +353,6 @@ def test_sigkill_mid_stream_and_restart_neither_loses_nor_double_counts(
         KafkaTopic(settings.kafka_bootstrap_servers),
     )
     write_lake_dimensions(streaming_spark, layer.lake)
-    log = tmp_path / "stream.log"
-    stop_producing = threading.Event()
-    producing = threading.Thread(target=produce_until, args=(kafka_broker.bootstrap_servers, stop_producing))
-    producing.start()
-    try:
-        seen = 0
-        for _ in range(2):
-            job = start_job(settings, log, "--trigger", "2")
-            seen = wait_for_more_batches(layer.warehouse, seen, job, log)
-            wait_for_a_batch_in_flight(Path(layer.checkpoint), job, log)
-            time.sleep(random.uniform(0, 1))  # anywhere in that batch: reading, state, sink, commit
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait()
-    finally:
-        stop_producing.set()
-        producing.join()
-
-    final = start_job(settings, log, "--available-now")
-    assert final.wait(timeout=240) == 0, log.read_text()[-3000:]
-    assert_warehouse_matches_topic(layer)
+    parts = sorted(SAMPLE_STREAMING.glob("*.json"))
+    checkpoint = local_checkpoint_log(layer.checkpoint)
+    kill_twice_mid_stream_then_catch_up(settings, layer, parts, checkpoint, tmp_path / "stream.log")
