@@ -30,7 +30,7 @@ from netflix_core.lake import LakePaths
 from netflix_core.settings import Settings
 from netflix_core.transforms.cleaning import clean_movies, clean_users
 from netflix_core.transforms.raw_files import read_raw_csv
-from netflix_core.warehouse import BatchReport, Warehouse
+from netflix_core.warehouse import BatchReport, Warehouse, WarehouseError
 from netflix_core.warehouse.duckdb_warehouse import DuckDBWarehouse
 from netflix_devtools.local_kafka import LocalKafkaBroker
 from producer.producer import produce
@@ -261,9 +261,13 @@ def start_job(settings: Settings, log: Path, *arguments: str) -> subprocess.Pope
 
 
 def committed_batches_with_data(warehouse: Warehouse) -> int:
-    if not warehouse.table_exists("netflix_streaming.stream_batches"):
+    # One short read a poll: a DuckDB reader holds the file's lock, which the job's sink needs.
+    try:
+        counted = warehouse.query(
+            "SELECT count(*) AS batches FROM netflix_streaming.stream_batches WHERE input_rows > 0"
+        )
+    except WarehouseError:  # the job has not created the table yet
         return 0
-    counted = warehouse.query("SELECT count(*) AS batches FROM netflix_streaming.stream_batches WHERE input_rows > 0")
     return int(counted["batches"].iloc[0])
 
 
@@ -272,7 +276,7 @@ def wait_for_more_batches(warehouse: Warehouse, than: int, job: subprocess.Popen
     while (count := committed_batches_with_data(warehouse)) <= than:
         assert job.poll() is None, f"the streaming job exited early:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, f"no new batch within 120 s:\n{log.read_text()[-3000:]}"
-        time.sleep(0.2)
+        time.sleep(0.5)
     return count
 
 
