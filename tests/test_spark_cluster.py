@@ -54,8 +54,10 @@ def run_on(cluster: StandaloneCluster, settings: Settings, *args: str) -> str:
 
 
 def applications(cluster: StandaloneCluster, name: str) -> list[dict]:
-    """The cluster's finished applications called ``name`` that had executors (cores) on it."""
-    return [app for app in cluster.state()["completedapps"] if app["name"] == name and app["cores"] > 0]
+    """The cluster's applications called ``name`` that had executors (cores) on it: finished, or
+    still listed as active while the master notices that their driver has gone."""
+    state = cluster.state()
+    return [app for app in state["activeapps"] + state["completedapps"] if app["name"] == name and app["cores"] > 0]
 
 
 def test_the_cluster_has_two_workers_on_loopback(cluster: StandaloneCluster) -> None:
