@@ -2,9 +2,11 @@
 gs:// (fake-gcs-server, through Spark's GCS connector), the warehouse in BigQuery (bqemulator).
 
 ``netflix-lambda batch`` runs as a command in its own process, because gs:// needs a JVM started
-with the GCS connector (the session's shared SparkSession has none). Its backfill of the sample's
-months must give the five tables of the session's local run (``batch_run``: the same months over
-the same files into DuckDB), cell by cell.
+with the GCS connector (the session's shared SparkSession has none). The backfill of the sample's
+months runs as docker-compose runs it, on a Spark standalone cluster (``spark_cluster``: a master
+and two workers on loopback), and must give the five tables of the session's local-mode run
+(``batch_run``: the same months over the same files into DuckDB), cell by cell. The month re-run
+uses a local master.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from netflix_core.gcp import split_gcs_uri, storage_client
 from netflix_core.settings import Settings
 from netflix_core.warehouse import open_warehouse
 from netflix_dashboard import data
+from netflix_devtools.spark_cluster import StandaloneCluster
+from tests.cluster_fixtures import applications, cluster_environment
 from tests.conftest import (
     MONTHLY_TABLES,
     PROCESSED_COLUMNS,
@@ -64,19 +68,27 @@ class ProdBatch:
 
 
 @pytest.fixture(scope="module")
-def prod_batch(prod_settings: Callable[[str], Settings], batch_run: BatchRun, tmp_path_factory) -> ProdBatch:
-    """The months of the session's local run, over its raw files uploaded to the bucket."""
+def prod_batch(
+    prod_settings: Callable[[str], Settings],
+    batch_run: BatchRun,
+    spark_cluster: StandaloneCluster,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> ProdBatch:
+    """The months of the session's local run, over its raw files uploaded to the bucket, on the cluster."""
     settings = prod_settings("batch")
     raw = tmp_path_factory.mktemp("prod_raw")
     for path in Path(batch_run.settings.raw_uri).iterdir():
         shutil.copyfile(path, raw / path.name)
     upload_folder(settings, raw, settings.raw_uri)
     months = ("--from", batch_run.first_month[:7], "--to", batch_run.last_month[:7])
-    output = succeeded(run_cli(settings, "batch", *months))
+    output = succeeded(run_cli(settings, "batch", *months, environment=cluster_environment(spark_cluster, settings)))
+    assert applications(spark_cluster, "netflix-lambda"), "the backfill did not run on the cluster"
     return ProdBatch(settings, raw, output)
 
 
-def test_the_prod_backfill_equals_the_local_run_cell_by_cell(prod_batch: ProdBatch, batch_run: BatchRun) -> None:
+def test_the_prod_backfill_on_the_cluster_equals_the_local_run_cell_by_cell(
+    prod_batch: ProdBatch, batch_run: BatchRun
+) -> None:
     assert batch_run.result.success
     assert "batch succeeded" in prod_batch.output and "checks passed" in prod_batch.output
     assert f"BigQuery project {prod_batch.settings.gcp_project}" in prod_batch.output

@@ -261,7 +261,8 @@ class BigQueryWarehouse:
             yield None
             return
         self._ensure_datasets()
-        staging = f"{self.client.project}.{STAGING_DATASET}.{table.name}_{uuid.uuid4().hex}"
+        name = f"{table.name}_{uuid.uuid4().hex}"
+        staging = f"{self.client.project}.{STAGING_DATASET}.{name}"
         parquet = io.BytesIO()
         schema = arrow_schema(table)
         pq.write_table(pa.Table.from_pandas(rows[list(schema.names)], schema=schema, preserve_index=False), parquet)
@@ -277,7 +278,7 @@ class BigQueryWarehouse:
             ),
         ).result()
         try:
-            yield self.table_id(STAGING_DATASET, staging.rsplit(".", 1)[1])
+            yield self.table_id(STAGING_DATASET, name)
         finally:
             # A table left behind expires with the staging dataset's default lifetime.
             with contextlib.suppress(GoogleAPICallError):
