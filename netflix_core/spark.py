@@ -11,6 +11,9 @@ from netflix_core.settings import Settings
 
 DRIVER_LOGGING = Path(__file__).with_name("log4j2.properties")
 
+GCS_WRITE_BUFFER_BYTES = 1024 * 1024
+GCS_UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+
 # Shuffles stay small on a laptop-sized cluster; adaptive execution coalesces them further.
 DEFAULT_SHUFFLE_PARTITIONS = 8
 
@@ -71,6 +74,13 @@ def gcs_connector_conf(settings: Settings) -> dict[str, str]:
         # Spark's default INT96 is a legacy encoding; BigQuery and other readers of the lake take
         # TIMESTAMP_MICROS as a timestamp.
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        # Every file open for writing holds a write buffer and an upload chunk in the heap (8 and
+        # 64 MiB by default), and a task writing month partitions keeps a file open per month:
+        # 24 months ran a 1 GiB driver out of memory. Smaller buffers, and past 16 open files
+        # Spark sorts by month and writes one file at a time: at most ~150 MiB per task.
+        "spark.hadoop.fs.gs.outputstream.buffer.size": str(GCS_WRITE_BUFFER_BYTES),
+        "spark.hadoop.fs.gs.outputstream.upload.chunk.size": str(GCS_UPLOAD_CHUNK_BYTES),
+        "spark.sql.maxConcurrentOutputFileWriters": "16",
     }
     if settings.gcp_project:
         conf["spark.hadoop.fs.gs.project.id"] = settings.gcp_project

@@ -26,101 +26,30 @@ import importlib.util
 import json
 import os
 import platform
-import signal
-import socket
 import subprocess
 import tempfile
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+
+from netflix_devtools.processes import (
+    ServerError,
+    free_port,
+    http_ok,
+    log_file,
+    log_tail,
+    stop_process_group,
+    wait_for,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BQEMU_VENV = REPO / ".venv-bqemu"
 # The folder, inside the bqemulator virtualenv, whose .duckdb/extensions the setup step filled.
 BQEMU_DUCKDB_HOME = "duckdb-home"
 
-T = TypeVar("T")
 
-
-class EmulatorError(RuntimeError):
+class EmulatorError(ServerError):
     """An emulator could not be found, exited early, or did not answer before its deadline."""
-
-
-# ----------------------------------------------------------------------------------------------
-# Process handling shared by both emulators
-# ----------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _log_tail(log_path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _wait_for(what: str, probe: Callable[[], T | None], process: subprocess.Popen, log_path: Path, timeout: float) -> T:
-    """Polls ``probe`` until it returns a value, the process exits, or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    pause = 0.02
-    while True:
-        result = probe()
-        if result is not None:
-            return result
-        if process.poll() is not None:
-            raise EmulatorError(
-                f"{what} exited with code {process.returncode} before it answered; "
-                f"log {log_path}:\n{_log_tail(log_path)}"
-            )
-        if time.monotonic() >= deadline:
-            raise EmulatorError(f"{what} did not answer within {timeout:.0f} s; log {log_path}:\n{_log_tail(log_path)}")
-        time.sleep(pause)
-        pause = min(pause * 2, 0.25)
-
-
-def _http_ok(url: str) -> bool | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return True if response.status == 200 else None
-    except (urllib.error.URLError, OSError):
-        return None
-
-
-def _stop(process: subprocess.Popen, grace: float = 10.0) -> None:
-    """SIGTERM to the process group (the server and anything it started), SIGKILL after ``grace``."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    # The leader is gone; a child that ignored SIGTERM would still be in the group.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
-@contextlib.contextmanager
-def _log_file(log_path: str | os.PathLike[str] | None, name: str) -> Iterator[Path]:
-    """The given log path, or one in a temporary folder that is removed afterwards."""
-    if log_path is not None:
-        path = Path(log_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix=f"{name}-") as folder:
-        yield Path(folder) / f"{name}.log"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -148,26 +77,34 @@ def fake_gcs_server_executable() -> Path:
 
 @contextlib.contextmanager
 def fake_gcs_server(
-    root_dir: str | os.PathLike[str],
+    root_dir: str | os.PathLike[str] | None = None,
     *,
     executable: str | os.PathLike[str] | None = None,
     log_path: str | os.PathLike[str] | None = None,
     timeout: float = 30.0,
 ) -> Iterator[str]:
-    """Runs fake-gcs-server over plain HTTP, objects stored as files; yields its URL.
+    """Runs fake-gcs-server over plain HTTP; yields its URL.
 
+    Objects are kept in memory, or as files under ``root_dir`` when one is given:
     ``root_dir/BUCKET/OBJECT/NAME`` holds the bytes of ``gs://BUCKET/OBJECT/NAME``, which is the
-    layout bqemulator expects under ``BQEMU_GCS_LOCAL_ROOT`` for load jobs from gs:// URIs.
+    layout bqemulator expects under ``BQEMU_GCS_LOCAL_ROOT`` for load jobs from gs:// URIs. The
+    file backend drops the empty "directory" objects (names ending in "/") that Spark's GCS
+    connector creates, so a Spark job that writes an empty DataFrame fails there and not on GCS:
+    the platform's own tests use the memory backend, which keeps them as GCS does.
     Buckets are not created here: create them with the Storage client.
     """
     binary = Path(executable) if executable is not None else fake_gcs_server_executable()
-    root = Path(root_dir).resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    with _log_file(log_path, "fake-gcs-server") as log:
+    if root_dir is None:
+        storage = ["-backend", "memory"]
+    else:
+        root = Path(root_dir).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        storage = ["-backend", "filesystem", "-filesystem-root", str(root)]
+    with log_file(log_path, "fake-gcs-server") as log:
         # The port is chosen before the server binds it: another process may take it in between,
         # and then the server exits at once, so a few tries.
         for attempt in range(3):
-            port = _free_port()
+            port = free_port()
             url = f"http://127.0.0.1:{port}"
             command = [
                 str(binary),
@@ -176,8 +113,7 @@ def fake_gcs_server(
                 "-port", str(port),
                 # The Location of resumable upload sessions (the default names the bind address).
                 "-external-url", url,
-                "-backend", "filesystem",
-                "-filesystem-root", str(root),
+                *storage,
                 "-log-level", "warn",
             ]  # fmt: skip
             with open(log, "ab") as out:
@@ -185,17 +121,19 @@ def fake_gcs_server(
                     command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
                 )
             try:
-                _wait_for("fake-gcs-server", partial(_http_ok, f"{url}/storage/v1/b"), process, log, timeout)
+                wait_for(
+                    "fake-gcs-server", partial(http_ok, f"{url}/storage/v1/b"), process, log, timeout, EmulatorError
+                )
             except EmulatorError:
-                _stop(process)
-                if attempt < 2 and "address already in use" in _log_tail(log, 5):
+                stop_process_group(process)
+                if attempt < 2 and "address already in use" in log_tail(log, 5):
                     continue
                 raise
             break
         try:
             yield url
         finally:
-            _stop(process)
+            stop_process_group(process)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -259,7 +197,7 @@ def bigquery_emulator(
         "--log-format", "json",
         "--log-level", "info",
     ]  # fmt: skip
-    with _log_file(log_path, "bqemulator") as log, tempfile.TemporaryDirectory(prefix="bqemulator-cwd-") as cwd:
+    with log_file(log_path, "bqemulator") as log, tempfile.TemporaryDirectory(prefix="bqemulator-cwd-") as cwd:
         with open(log, "ab") as out:
             process = subprocess.Popen(
                 command,
@@ -271,9 +209,9 @@ def bigquery_emulator(
                 start_new_session=True,
             )
         try:
-            ports = _wait_for("bqemulator", lambda: _listen_ports(log), process, log, timeout)
+            ports = wait_for("bqemulator", lambda: _listen_ports(log), process, log, timeout, EmulatorError)
             url = f"http://127.0.0.1:{ports['rest']}"
-            _wait_for("bqemulator", lambda: _http_ok(f"{url}/readyz"), process, log, timeout)
+            wait_for("bqemulator", lambda: http_ok(f"{url}/readyz"), process, log, timeout, EmulatorError)
             yield url
         finally:
-            _stop(process)
+            stop_process_group(process)

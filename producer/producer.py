@@ -111,8 +111,8 @@ def _local_event_files(source: Path) -> list[EventFile]:
 
 
 def _bucket_event_files(uri: str, settings: Settings) -> list[EventFile]:
-    client = storage_client(settings)
     with explained_gcp_errors():
+        client = storage_client(settings)
         names = list_folder(client, uri)
         chosen = [name for name in names if name.endswith(".json")] or [
             name for name in names if name.endswith("/watch_history.csv")

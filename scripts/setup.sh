@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Prepares a checkout to run: the Python virtualenv (.venv, the package installed editable with
-# its test extras, pinned by constraints.txt), the JVM jars resolved by Maven from jvm/*/pom.xml
-# into .jars/spark, .jars/gcp and .jars/kafka, the BigQuery emulator's own virtualenv
-# (.venv-bqemu, for the tests; NETFLIX_SETUP_BQEMU=0 skips it) and Debian's chromium for the
-# dashboard tests.
+# its test and deploy extras, pinned by constraints.txt; NETFLIX_SETUP_EXTRAS picks others), the
+# JVM jars resolved by Maven from jvm/*/pom.xml into .jars/spark, .jars/gcp and .jars/kafka, and
+# what only the tests use (NETFLIX_SETUP_TEST_TOOLS=0 skips it, as the Docker image does): the
+# BigQuery emulator's own virtualenv (.venv-bqemu), Debian's chromium for the dashboard tests and
+# Debian's docker-compose, whose parser validates docker-compose.yml.
 #
 # Idempotent and fast when nothing changed: each step records a hash of its inputs (a stamp) and
 # is skipped while they stay the same. Needs python3.11, Java 17 and Maven on PATH; as root it
-# installs Debian's chromium when it is missing. Run it from anywhere: bash scripts/setup.sh
+# installs the Debian packages when they are missing. Run it from anywhere: bash scripts/setup.sh
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -39,29 +40,37 @@ if [[ ! -x .venv/bin/python ]]; then
     say "created .venv with $(.venv/bin/python --version)"
 fi
 
+extras=${NETFLIX_SETUP_EXTRAS:-test,deploy}
+test_tools=${NETFLIX_SETUP_TEST_TOOLS:-1}
 # Inside .venv, so a recreated virtualenv is always installed afresh.
 pip_stamp=.venv/.netflix-lambda-install.sha256
-pip_inputs=$(hash_of pyproject.toml constraints.txt)
+pip_inputs=$( (cat pyproject.toml constraints.txt; echo "$extras") | sha256sum | cut -d' ' -f1)
 if stamp_matches "$pip_stamp" "$pip_inputs"; then
     say "python packages up to date"
 else
     started=$SECONDS
-    run_quietly .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
+    run_quietly .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[$extras]"
     echo "$pip_inputs" >"$pip_stamp"
     say "installed python packages ($((SECONDS - started)) s)"
 fi
 
-# --- Debian packages --------------------------------------------------------------------------
-# The dashboard tests drive Debian's Chromium through Playwright (no browser download).
-if [[ ! -x /usr/bin/chromium ]]; then
+# --- Debian packages (tests) ---------------------------------------------------------------------
+# The dashboard tests drive Debian's Chromium through Playwright (no browser download); the
+# deployment test validates docker-compose.yml with Debian's docker-compose (no Docker engine).
+debian_packages=()
+if [[ "$test_tools" != 0 ]]; then
+    [[ -x /usr/bin/chromium ]] || debian_packages+=(chromium)
+    command -v docker-compose >/dev/null || debian_packages+=(docker-compose)
+fi
+if (( ${#debian_packages[@]} )); then
     if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-        echo "setup: /usr/bin/chromium is missing: install Debian's chromium package (as root: apt-get install chromium)" >&2
+        echo "setup: missing Debian package(s) ${debian_packages[*]}: install them (as root: apt-get install ${debian_packages[*]})" >&2
         exit 1
     fi
     started=$SECONDS
     run_quietly apt-get update -q
-    run_quietly env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
-    say "installed chromium from Debian ($((SECONDS - started)) s)"
+    run_quietly env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${debian_packages[@]}"
+    say "installed ${debian_packages[*]} from Debian ($((SECONDS - started)) s)"
 fi
 
 # --- JVM jars ----------------------------------------------------------------------------------
@@ -95,8 +104,8 @@ bq_home=$bq_venv/duckdb-home
 # Inside the virtualenv, like the .venv stamp.
 bq_stamp=$bq_venv/.bqemu-install.sha256
 bq_inputs=$(hash_of scripts/bqemu-requirements.txt scripts/install_duckdb_extensions.py)
-if [[ "${NETFLIX_SETUP_BQEMU:-1}" == 0 ]]; then
-    say "$bq_venv skipped (NETFLIX_SETUP_BQEMU=0)"
+if [[ "$test_tools" == 0 ]]; then
+    say "$bq_venv skipped (NETFLIX_SETUP_TEST_TOOLS=0)"
 elif stamp_matches "$bq_stamp" "$bq_inputs" && compgen -G "$bq_home/.duckdb/extensions/*/*/spatial.duckdb_extension" >/dev/null; then
     say "$bq_venv up to date"
 else

@@ -23,7 +23,12 @@ from pyspark.sql import SparkSession
 from netflix_core.settings import Settings
 from tests.oracle import COLUMNS as ORACLE_COLUMNS
 
-pytest_plugins = ["tests.kafka_fixtures", "tests.streaming_fixtures", "tests.emulator_fixtures"]
+pytest_plugins = [
+    "tests.kafka_fixtures",
+    "tests.streaming_fixtures",
+    "tests.emulator_fixtures",
+    "tests.cluster_fixtures",
+]
 
 REPO = Path(__file__).resolve().parent.parent
 # The real Kaggle sample the repository carries (MIT, see its README).

@@ -26,18 +26,17 @@ _numbers = itertools.count(1)
 class GcpEmulators:
     gcs_url: str
     bigquery_url: str
-    gcs_root: Path  # fake-gcs-server's files: ROOT/BUCKET/OBJECT
 
 
 @pytest.fixture(scope="session")
 def gcp_emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpEmulators]:
-    root = tmp_path_factory.mktemp("gcs")
+    """GCS in memory (it keeps the connector's directory objects, as GCS does) and BigQuery."""
     logs = tmp_path_factory.mktemp("emulator_logs")
     with (
-        fake_gcs_server(root, log_path=logs / "fake-gcs-server.log") as gcs_url,
-        bigquery_emulator("netflix-test", gcs_root=root, log_path=logs / "bqemulator.log") as bigquery_url,
+        fake_gcs_server(log_path=logs / "fake-gcs-server.log") as gcs_url,
+        bigquery_emulator("netflix-test", log_path=logs / "bqemulator.log") as bigquery_url,
     ):
-        yield GcpEmulators(gcs_url, bigquery_url, root)
+        yield GcpEmulators(gcs_url, bigquery_url)
 
 
 def emulated_prod_settings(emulators: GcpEmulators, project: str, bucket: str, home: Path) -> Settings:
@@ -89,3 +88,19 @@ def upload_folder(settings: Settings, folder: Path, uri: str) -> list[str]:
             bucket.blob(name, chunk_size=1024 * 1024).upload_from_filename(str(path))
             names.append(name)
     return names
+
+
+def download_folder(settings: Settings, uri: str, folder: Path) -> Path:
+    """Copies every object under ``uri`` (gs://BUCKET/PREFIX) into ``folder``, keeping the paths
+    below the prefix; returns the copy's root."""
+    from netflix_core.gcp import split_gcs_uri
+
+    bucket_name, prefix = split_gcs_uri(uri)
+    root = folder / prefix.rsplit("/", 1)[-1]
+    for blob in storage_client(settings).list_blobs(bucket_name, prefix=f"{prefix}/"):
+        if blob.name.endswith("/"):  # the connector's directory objects
+            continue
+        target = root / blob.name[len(prefix) + 1 :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        blob.download_to_filename(str(target))
+    return root

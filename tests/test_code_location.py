@@ -1,4 +1,5 @@
-"""The code location loads the way `dagster dev` loads it, from workspace.yaml, with both layers in it."""
+"""The code location loads the way `dagster dev` loads it, from workspace.yaml, with both layers in it,
+in both environments."""
 
 import importlib
 import os
@@ -31,14 +32,14 @@ SPEC_ASSET_KEYS = {
 }
 
 
-def dagster_cli(*args: str, home: Path) -> str:
+def dagster_cli(*args: str, home: Path, environment: dict[str, str] | None = None) -> str:
     result = subprocess.run(
         [str(DAGSTER), *args, "-w", "workspace.yaml"],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "DAGSTER_HOME": str(home)},
+        env={**os.environ, **(environment or {}), "DAGSTER_HOME": str(home)},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
@@ -49,8 +50,13 @@ def workspace_modules() -> list[str]:
     return [entry["python_module"]["module_name"] for entry in entries]
 
 
-def test_workspace_code_location_validates(tmp_path: Path) -> None:
-    dagster_cli("definitions", "validate", home=tmp_path)
+@pytest.mark.parametrize(
+    "environment",
+    [{}, {"NETFLIX_ENV": "prod", "GCP_PROJECT": "netflix-prod"}],
+    ids=["local", "prod"],
+)
+def test_workspace_code_location_validates(environment: dict[str, str], tmp_path: Path) -> None:
+    dagster_cli("definitions", "validate", home=tmp_path, environment=environment)
 
 
 def test_the_workspace_loads_the_jobs_and_the_sensor_of_both_layers(tmp_path: Path) -> None:

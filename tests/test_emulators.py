@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -75,15 +76,25 @@ def watch_schema():
 
 
 @pytest.fixture(scope="module")
-def settings(gcp_emulators: GcpEmulators, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Prod settings of this module's own project and bucket on the session's emulators."""
-    return emulated_prod_settings(gcp_emulators, PROJECT, BUCKET, tmp_path_factory.mktemp("emulators"))
+def gcs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """fake-gcs-server's filesystem root, and bqemulator's root for gs:// URIs."""
+    return tmp_path_factory.mktemp("gcs")
 
 
 @pytest.fixture(scope="module")
-def gcs_root(gcp_emulators: GcpEmulators) -> Path:
-    """fake-gcs-server's filesystem root, and bqemulator's root for gs:// URIs."""
-    return gcp_emulators.gcs_root
+def emulators(gcs_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcpEmulators]:
+    """This module's own pair: objects as files, so that bqemulator's load jobs read gs:// URIs."""
+    logs = tmp_path_factory.mktemp("emulator_logs")
+    with (
+        fake_gcs_server(gcs_root, log_path=logs / "fake-gcs-server.log") as gcs_url,
+        bigquery_emulator(PROJECT, gcs_root=gcs_root, log_path=logs / "bqemulator.log") as bigquery_url,
+    ):
+        yield GcpEmulators(gcs_url, bigquery_url)
+
+
+@pytest.fixture(scope="module")
+def settings(emulators: GcpEmulators, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return emulated_prod_settings(emulators, PROJECT, BUCKET, tmp_path_factory.mktemp("emulators"))
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +119,7 @@ class SparkRun:
 
 
 @pytest.fixture(scope="module")
-def spark_run(gcp_emulators: GcpEmulators, gcs, tmp_path_factory: pytest.TempPathFactory) -> SparkRun:
+def spark_run(emulators: GcpEmulators, gcs, tmp_path_factory: pytest.TempPathFactory) -> SparkRun:
     """The CSV uploaded with the Storage client; Spark reads it and writes Parquet to gs://."""
     run_id = uuid.uuid4().hex[:8]
     csv_name = f"raw/watch_history/{run_id}.csv"
@@ -117,7 +128,7 @@ def spark_run(gcp_emulators: GcpEmulators, gcs, tmp_path_factory: pytest.TempPat
     run = SparkRun(f"gs://{BUCKET}/{csv_name}", f"gs://{BUCKET}/staging/watch_history/{run_id}", {})
     result_json = scratch / "result.json"
     completed = subprocess.run(
-        [sys.executable, "-m", "tests.emulator_spark_job", gcp_emulators.gcs_url, run.csv_uri, run.parquet_uri,
+        [sys.executable, "-m", "tests.emulator_spark_job", emulators.gcs_url, run.csv_uri, run.parquet_uri,
          str(result_json), str(scratch)],
         cwd=REPO,
         capture_output=True,

@@ -2,7 +2,9 @@
 
 Every check compares the warehouse with an independent computation (tests/streaming_fixtures.py)
 over the messages read back from the topic and the offset ranges of the committed micro-batches,
-so nothing may be lost, invented, counted twice, or written by the wrong batch.
+so nothing may be lost, invented, counted twice, or written by the wrong batch. The checks read
+the warehouse through its interface and the lake and checkpoint wherever they are, so that
+test_prod_stream.py and test_spark_cluster.py hold BigQuery, gs:// and a cluster to the same ones.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -31,6 +34,7 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from netflix_core.gcp import is_gcs_uri
 from netflix_core.kafka import KafkaTopic
 from netflix_core.lake import LakePaths
 from netflix_core.settings import Settings
@@ -41,6 +45,7 @@ from producer.producer import produce
 from spark_streaming.job import QUERY_NAME, start_stream
 from spark_streaming.sink import EngagementSink, SparkCheckpoint
 from tests.conftest import write_csv
+from tests.emulator_fixtures import download_folder
 
 pytest.register_assert_rewrite("tests.streaming_fixtures")
 
@@ -70,15 +75,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True)
 class SpeedLayer:
-    """One isolated speed layer: its own topic, lake, checkpoint and warehouse file."""
+    """One isolated speed layer: its own topic, lake, checkpoint and warehouse. ``settings`` reach
+    the bucket when the lake is on gs://."""
 
     lake: LakePaths
-    warehouse: DuckDBWarehouse
+    warehouse: Warehouse
     kafka: KafkaTopic
+    settings: Settings | None = None
 
     @property
-    def checkpoint(self) -> Path:
-        return Path(self.lake.checkpoint_path(QUERY_NAME))
+    def checkpoint(self) -> str:
+        return self.lake.checkpoint_path(QUERY_NAME)
 
 
 def new_speed_layer(root: Path, broker: LocalKafkaBroker, topic: str, raw: Path = SAMPLE_RAW) -> SpeedLayer:
@@ -90,12 +97,13 @@ def new_speed_layer(root: Path, broker: LocalKafkaBroker, topic: str, raw: Path 
     )
 
 
-def table(warehouse: DuckDBWarehouse, name: str, order_by: str = "ALL") -> pd.DataFrame:
-    with warehouse.connect(read_only=True) as connection:
-        return connection.execute(f"SELECT * FROM netflix_streaming.{name} ORDER BY {order_by}").df()
+def table(warehouse: Warehouse, name: str, *order_by: str) -> pd.DataFrame:
+    """A streaming table through the interface (DuckDB or BigQuery), sorted by ``order_by`` (all columns by default)."""
+    rows = warehouse.query(f"SELECT * FROM netflix_streaming.{name}")
+    return rows.sort_values(list(order_by or rows.columns)).reset_index(drop=True)
 
 
-def realtime_rows(warehouse: DuckDBWarehouse) -> pd.DataFrame:
+def realtime_rows(warehouse: Warehouse) -> pd.DataFrame:
     return table(warehouse, "engagement_health_realtime")
 
 
@@ -134,9 +142,14 @@ def _value(value: object) -> object:
     return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
 
 
-def archived_rows(lake: LakePaths) -> pd.DataFrame:
-    """The archive as DuckDB reads its Parquet files and folders (not through the product's reader)."""
-    files = f"{lake.table_path('watch_events')}/event_date=*/query_id=*/batch_id=*/*.parquet"
+def archived_rows(layer: SpeedLayer, copies: Path) -> pd.DataFrame:
+    """The archive as DuckDB reads its Parquet files and folders (not through the product's reader);
+    an archive on gs:// is copied into ``copies`` first."""
+    archive = layer.lake.table_path("watch_events")
+    if is_gcs_uri(archive):
+        assert layer.settings is not None, "a lake on gs:// needs the layer's settings"
+        archive = str(download_folder(layer.settings, archive, copies))
+    files = f"{archive}/event_date=*/query_id=*/batch_id=*/*.parquet"
     with duckdb.connect() as connection:
         return connection.execute(f"SELECT * FROM read_parquet('{files}', hive_partitioning = true)").df()
 
@@ -144,7 +157,8 @@ def archived_rows(lake: LakePaths) -> pd.DataFrame:
 def assert_archive_matches_topic(layer: SpeedLayer) -> None:
     """Every valid record of the topic is archived exactly once, under the batch that read it."""
     records = read_topic(layer.kafka.bootstrap_servers, layer.kafka.topic)
-    archived = archived_rows(layer.lake)
+    with tempfile.TemporaryDirectory() as copies:
+        archived = archived_rows(layer, Path(copies))
     coordinates = list(zip(archived.partition, archived.offset))
     assert len(coordinates) == len(set(coordinates)), "a Kafka record is archived more than once"
     expected = {}
@@ -332,7 +346,7 @@ def test_available_now_matches_an_independent_computation(sample_layer: SampleRu
     assert expected.late == []
     rows = realtime_rows(layer.warehouse)
     assert rows.total_sessions.sum() == SAMPLE_EVENTS + 3 + len(few_users_many_events())  # the replay counts once
-    quarantined = table(layer.warehouse, "quarantined_events", '"offset"')
+    quarantined = table(layer.warehouse, "quarantined_events", "offset")
     assert sorted(quarantined.reason) == sorted([reason for _, reason in malformed_messages()] + ["not_json"])
     batches = table(layer.warehouse, "stream_batches", "batch_id")
     assert [r.batch_id for r in sample_layer.reports] == list(batches.batch_id)
@@ -353,7 +367,7 @@ def test_replaying_a_committed_batch_id_changes_nothing(spark: SparkSession, sam
     sink = EngagementSink(
         spark=spark,
         warehouse=layer.warehouse,
-        checkpoint=SparkCheckpoint(spark, str(layer.checkpoint)),
+        checkpoint=SparkCheckpoint(spark, layer.checkpoint),
         bootstrap_servers=layer.kafka.bootstrap_servers,
         lake=layer.lake,
         on_batch=committed.append,
@@ -579,8 +593,8 @@ def test_a_crash_on_either_side_of_the_warehouse_commit_neither_loses_nor_double
     ):
         run_available_now(spark, layer, warehouse=CrashingWarehouse(layer.warehouse, point))
 
-    assert not (layer.checkpoint / "commits" / str(crashed_batch)).exists()
-    assert (layer.checkpoint / "offsets" / str(crashed_batch)).exists()
+    assert not (Path(layer.checkpoint) / "commits" / str(crashed_batch)).exists()
+    assert (Path(layer.checkpoint) / "offsets" / str(crashed_batch)).exists()
     after_crash = table(layer.warehouse, "stream_batches", "batch_id")
     if point == BEFORE_COMMIT:
         pd.testing.assert_frame_equal(after_crash, committed)
@@ -670,17 +684,33 @@ def start_job(settings: Settings, log: Path, *arguments: str) -> subprocess.Pope
         )
 
 
-def batch_ids(folder: Path) -> set[int]:
-    return {int(entry.name) for entry in folder.glob("[0-9]*")} if folder.exists() else set()
+# The files under a folder of a streaming checkpoint (e.g. "offsets"), as paths relative to that
+# folder, wherever the checkpoint is: on local disk here, in a bucket in test_prod_stream.py.
+CheckpointFiles = Callable[[str], set[str]]
 
 
-def state_checkpointed(checkpoint: Path, batch_id: int) -> bool:
+def local_checkpoint_files(checkpoint: str) -> CheckpointFiles:
+    def files(folder: str) -> set[str]:
+        root = Path(checkpoint) / folder
+        return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()} if root.exists() else set()
+
+    return files
+
+
+def batch_ids(checkpoint: CheckpointFiles, log_name: str) -> set[int]:
+    """The batch ids in the checkpoint's "offsets" or "commits" log."""
+    return {int(name) for name in checkpoint(log_name) if name.isdigit()}
+
+
+def state_checkpointed(checkpoint: CheckpointFiles, batch_id: int) -> bool:
     """Every state store (de-duplication and windows, each partition) has the batch's version."""
-    stores = [store for operator in (checkpoint / "state").glob("[0-9]*") for store in operator.glob("[0-9]*")]
+    versions: dict[tuple[str, str], set[str]] = {}
+    for path in checkpoint("state"):
+        parts = path.split("/")
+        if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+            versions.setdefault((parts[0], parts[1]), set()).add(parts[2])
     version = batch_id + 1
-    return bool(stores) and all(
-        (store / f"{version}.changelog").exists() or (store / f"{version}.zip").exists() for store in stores
-    )
+    return bool(versions) and all({f"{version}.changelog", f"{version}.zip"} & files for files in versions.values())
 
 
 # Where a batch is when the job is killed; every run kills once at each.
@@ -690,19 +720,59 @@ KILL_POINTS = {
 }
 
 
-def wait_for_kill_point(point: str, checkpoint: Path, after_commits: int, job: subprocess.Popen, log: Path) -> int:
+def wait_for_kill_point(
+    point: str, checkpoint: CheckpointFiles, after_commits: int, job: subprocess.Popen, log: Path
+) -> int:
     """The first batch, once ``after_commits`` batches are committed, caught at ``point``."""
     deadline = time.monotonic() + SIGKILL_DEADLINE_SECONDS
     while True:
         assert job.poll() is None, f"the streaming job exited early:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, f"no batch caught at '{point}' in time:\n{log.read_text()[-3000:]}"
-        committed = batch_ids(checkpoint / "commits")
-        in_flight = sorted(batch_ids(checkpoint / "offsets") - committed)
+        committed = batch_ids(checkpoint, "commits")
+        in_flight = sorted(batch_ids(checkpoint, "offsets") - committed)
         if len(committed) >= after_commits and in_flight:
             batch_id = in_flight[0]
             if point == "planned" or state_checkpointed(checkpoint, batch_id):
                 return batch_id
         time.sleep(0.02)
+
+
+def kill_at_seeded_points_then_catch_up(
+    settings: Settings, layer: SpeedLayer, checkpoint: CheckpointFiles, folder: Path
+) -> None:
+    """While seeded events (malformed ones among them) keep coming: SIGKILL the job once at each kill
+    point of a seeded plan and start it again; then let it catch up (--available-now) and compare
+    every table and the archive with the topic."""
+    plan = random.Random(SIGKILL_SEED)
+    kills = [(point, plan.randint(1, 3)) for point in plan.sample(sorted(KILL_POINTS), k=len(KILL_POINTS))]
+    log = folder / "stream.log"
+    chunks = folder / "chunks"
+    chunks.mkdir()
+    stop_producing = threading.Event()
+    producing = threading.Thread(target=produce_until, args=(layer.kafka.bootstrap_servers, chunks, stop_producing))
+    started = utc_now()
+    producing.start()
+    try:
+        for point, more_commits in kills:
+            job = start_job(settings, log, "--trigger", "2")
+            committed_before = len(batch_ids(checkpoint, "commits"))
+            batch_id = wait_for_kill_point(point, checkpoint, committed_before + more_commits, job, log)
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+            with open(log, "a") as output:
+                output.write(f"test: SIGKILL in batch {batch_id}: {KILL_POINTS[point]} (seed {SIGKILL_SEED})\n")
+            assert batch_id not in batch_ids(checkpoint, "commits"), (
+                f"seed {SIGKILL_SEED}: batch {batch_id} was not in flight at '{point}' ({KILL_POINTS[point]})"
+            )
+    finally:
+        stop_producing.set()
+        producing.join()
+
+    final = start_job(settings, log, "--available-now")
+    assert final.wait(timeout=SIGKILL_DEADLINE_SECONDS) == 0, log.read_text()[-3000:]
+    expected = assert_stream_matches_topic(layer, committed_between=(started, utc_now()))
+    assert expected.late == [], f"seed {SIGKILL_SEED}: the seeded events are never later than the watermark"
+    assert sum(expected.quarantine.values()) > 0, "malformed messages were sent during the kills"
 
 
 def test_sigkill_mid_stream_and_restart_neither_loses_nor_double_counts(
@@ -720,33 +790,4 @@ def test_sigkill_mid_stream_and_restart_neither_loses_nor_double_counts(
         DuckDBWarehouse(settings.duckdb_path),
         KafkaTopic(settings.kafka_bootstrap_servers),
     )
-    plan = random.Random(SIGKILL_SEED)
-    kills = [(point, plan.randint(1, 3)) for point in plan.sample(sorted(KILL_POINTS), k=len(KILL_POINTS))]
-    log = tmp_path / "stream.log"
-    chunks = tmp_path / "chunks"
-    chunks.mkdir()
-    stop_producing = threading.Event()
-    producing = threading.Thread(target=produce_until, args=(layer.kafka.bootstrap_servers, chunks, stop_producing))
-    started = utc_now()
-    producing.start()
-    try:
-        for point, more_commits in kills:
-            job = start_job(settings, log, "--trigger", "2")
-            committed_before = len(batch_ids(layer.checkpoint / "commits"))
-            batch_id = wait_for_kill_point(point, layer.checkpoint, committed_before + more_commits, job, log)
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait()
-            with open(log, "a") as output:
-                output.write(f"test: SIGKILL in batch {batch_id}: {KILL_POINTS[point]} (seed {SIGKILL_SEED})\n")
-            assert not (layer.checkpoint / "commits" / str(batch_id)).exists(), (
-                f"seed {SIGKILL_SEED}: batch {batch_id} was not in flight at '{point}' ({KILL_POINTS[point]})"
-            )
-    finally:
-        stop_producing.set()
-        producing.join()
-
-    final = start_job(settings, log, "--available-now")
-    assert final.wait(timeout=SIGKILL_DEADLINE_SECONDS) == 0, log.read_text()[-3000:]
-    expected = assert_stream_matches_topic(layer, committed_between=(started, utc_now()))
-    assert expected.late == [], f"seed {SIGKILL_SEED}: the seeded events are never later than the watermark"
-    assert sum(expected.quarantine.values()) > 0, "malformed messages were sent during the kills"
+    kill_at_seeded_points_then_catch_up(settings, layer, local_checkpoint_files(layer.checkpoint), tmp_path)

@@ -129,6 +129,47 @@ def test_each_setting_has_its_variable_and_a_bad_environment_is_refused() -> Non
         load_settings({"NETFLIX_ENV": "staging"})
 
 
+def test_prod_settings_name_the_emulators_and_spark_follows_them() -> None:
+    from netflix_core.spark import spark_conf
+
+    environ = {
+        "NETFLIX_ENV": "prod",
+        "GCP_PROJECT": "p",
+        "STORAGE_EMULATOR_HOST": "http://127.0.0.1:4443",
+        "BIGQUERY_EMULATOR_HOST": "http://127.0.0.1:9050",
+        "NETFLIX_BIGQUERY_LOCATION": "EU",
+    }
+    settings = load_settings(environ)
+    assert (settings.storage_emulator_host, settings.bigquery_emulator_host) == (
+        "http://127.0.0.1:4443",
+        "http://127.0.0.1:9050",
+    )
+    assert settings.events_uri == "gs://data_netflix_2025/streaming" and settings.bigquery_location == "EU"
+    assert load_settings(settings.to_environ()) == settings
+    emulated = spark_conf(settings)
+    assert emulated["spark.hadoop.fs.gs.storage.root.url"] == "http://127.0.0.1:4443"
+    assert emulated["spark.hadoop.fs.gs.auth.null.enable"] == "true"
+    assert emulated["spark.sql.parquet.outputTimestampType"] == "TIMESTAMP_MICROS"
+    assert any(jar.endswith("-shaded.jar") and "gcs-connector" in jar for jar in emulated["spark.jars"].split(","))
+    # Real GCS: the connector's own Application Default Credentials, no key and no null credentials.
+    real = spark_conf(load_settings({"NETFLIX_ENV": "prod", "GCP_PROJECT": "p"}))
+    assert not any("auth" in key for key in real), [key for key in real if "auth" in key]
+    assert "fs.gs.storage.root.url" not in " ".join(real)
+    assert "gcs-connector" not in spark_conf(load_settings({})).get("spark.jars", "")
+
+
+def test_sql_literals_for_bigquery_scripts() -> None:
+    from datetime import datetime
+
+    from netflix_core.warehouse.bigquery_warehouse import sql_literal
+
+    assert sql_literal("it's a \\ path\n") == "'it\\'s a \\\\ path\\n'"
+    assert sql_literal('{"t": {"0": 1}}') == """'{"t": {"0": 1}}'"""
+    assert sql_literal(datetime(2025, 1, 2, 3, 4, 5, 6)) == "TIMESTAMP '2025-01-02 03:04:05.000006'"
+    assert sql_literal(date(2025, 1, 1)) == "DATE '2025-01-01'"
+    assert [sql_literal(v) for v in (None, True, 7, 0.1)] == ["NULL", "TRUE", "7", "0.1"]
+
+
 def test_lake_paths_and_months() -> None:
     paths = LakePaths.from_settings(Settings(raw_uri="gs://b/raw/", lake_uri="gs://b/lake"))
     assert paths.raw_path("users") == "gs://b/raw/users.csv"

@@ -20,8 +20,9 @@ How the interface's guarantees hold here:
   from this code (dates, numbers, timestamps, Spark's query id and offsets JSON); text from
   outside (a quarantined message) only ever travels in a load job.
 * Monthly tables are partitioned by month, so replacing a month deletes whole partitions (free in
-  BigQuery); the streaming tables are partitioned by day and clustered by their keys, and a MERGE
-  names the range of partitions its rows fall in, so it reads those partitions only.
+  BigQuery). engagement_health_realtime is partitioned by day and clustered by window first, and a
+  MERGE names the range of windows its rows fall in, so it reads the blocks of those windows only;
+  the other streaming tables are clustered by the key they are looked up by.
 
 Timestamps go in as UTC and come out of ``query`` as naive UTC, as the interface promises.
 """
@@ -94,8 +95,10 @@ class TableLayout:
 MAX_CLUSTERING_COLUMNS = 4
 
 STREAMING_LAYOUTS = {
+    # Clustered by window first: a micro-batch's MERGE names its windows' range, so it reads the
+    # blocks of the last minutes, not the day's partition.
     contract.ENGAGEMENT_HEALTH_REALTIME.qualified_name: TableLayout(
-        "window_start", clustering=contract.GRAIN_DIMENSIONS[:MAX_CLUSTERING_COLUMNS]
+        "window_start", clustering=contract.ENGAGEMENT_HEALTH_GRAIN[:MAX_CLUSTERING_COLUMNS]
     ),
     # Quarantined messages are rare; their key is what a MERGE looks up.
     contract.QUARANTINED_EVENTS.qualified_name: TableLayout(clustering=contract.QUARANTINED_EVENTS.upsert_key),
@@ -258,7 +261,8 @@ class BigQueryWarehouse:
             yield None
             return
         self._ensure_datasets()
-        staging = f"{self.client.project}.{STAGING_DATASET}.{table.name}_{uuid.uuid4().hex}"
+        name = f"{table.name}_{uuid.uuid4().hex}"
+        staging = f"{self.client.project}.{STAGING_DATASET}.{name}"
         parquet = io.BytesIO()
         schema = arrow_schema(table)
         pq.write_table(pa.Table.from_pandas(rows[list(schema.names)], schema=schema, preserve_index=False), parquet)
@@ -274,7 +278,7 @@ class BigQueryWarehouse:
             ),
         ).result()
         try:
-            yield self.table_id(STAGING_DATASET, staging.rsplit(".", 1)[1])
+            yield self.table_id(STAGING_DATASET, name)
         finally:
             # A table left behind expires with the staging dataset's default lifetime.
             with contextlib.suppress(GoogleAPICallError):
