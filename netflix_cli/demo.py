@@ -122,7 +122,7 @@ class Demo:
 
     def _generate(self) -> None:
         raw = Path(self.settings.raw_uri)
-        if not missing_raw_files(self.settings.raw_uri):
+        if not missing_raw_files(self.settings):
             say(f"[1/{STAGES}] generate: reusing the raw files in {raw}")
             return
         say(f"[1/{STAGES}] generate: {self.sessions:,} watch sessions and the other four files into {raw}")
