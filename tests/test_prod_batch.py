@@ -49,9 +49,13 @@ CHANGED_MONTH = date(2024, 6, 1)
 CLI = Path(sys.executable).with_name("netflix-lambda")
 
 
-def run_cli(settings: Settings, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """``netflix-lambda ARGS`` in the environment of ``settings`` (and nothing else of this process's)."""
-    environment = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **settings.to_environ()}
+def run_cli(
+    settings: Settings, *args: str, environment: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """``netflix-lambda ARGS`` in the environment of ``settings`` (and nothing else of this process's),
+    or in ``environment`` when given (one that runs ``settings`` on a cluster)."""
+    if environment is None:
+        environment = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **settings.to_environ()}
     return subprocess.run([str(CLI), *args], cwd=REPO, env=environment, capture_output=True, text=True, timeout=timeout)
 
 

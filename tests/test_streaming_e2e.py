@@ -151,7 +151,12 @@ def archived_rows(layer: SpeedLayer, copies: Path) -> pd.DataFrame:
         archive = str(download_folder(layer.settings, archive, copies))
     files = f"{archive}/event_date=*/query_id=*/batch_id=*/*.parquet"
     with duckdb.connect() as connection:
-        return connection.execute(f"SELECT * FROM read_parquet('{files}', hive_partitioning = true)").df()
+        rows = connection.execute(f"SELECT * FROM read_parquet('{files}', hive_partitioning = true)").df()
+    # Parquet's UTC-adjusted timestamps (prod writes TIMESTAMP_MICROS for BigQuery) read as zoned ones.
+    for name in rows.columns:
+        if isinstance(rows[name].dtype, pd.DatetimeTZDtype):
+            rows[name] = rows[name].dt.tz_convert("UTC").dt.tz_localize(None)
+    return rows
 
 
 def assert_archive_matches_topic(layer: SpeedLayer) -> None:
