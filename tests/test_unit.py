@@ -252,41 +252,6 @@ def test_a_micro_batch_commits_all_or_nothing(tmp_path: Path) -> None:
         assert warehouse.query(f"SELECT count(*) AS n FROM {table.qualified_name}").n[0] == 1, table.name
 
 
-def engagement_rows(*windows: str, sessions: int = 1) -> pd.DataFrame:
-    """engagement_health rows, one segment per window, with ``sessions`` sessions each."""
-    frame = pd.DataFrame({"window_start": pd.to_datetime(list(windows))})
-    frame["window_end"] = frame["window_start"] + pd.Timedelta(minutes=5)
-    for dimension in contract.GRAIN_DIMENSIONS:
-        frame[dimension] = "Unknown"
-    for column in contract.ENGAGEMENT_HEALTH_REALTIME.columns[len(contract.ENGAGEMENT_HEALTH_GRAIN) + 1 :]:
-        frame[column.name] = {"double": 0.0, "bigint": sessions, "string": "LOW", "timestamp": pd.Timestamp(0)}[
-            column.type
-        ]
-    return frame
-
-
-def test_the_serving_view_takes_recomputed_days_from_the_batch_view(tmp_path: Path) -> None:
-    warehouse = DuckDBWarehouse(str(tmp_path / "w.duckdb"))
-    warehouse.create_streaming_tables()
-    with warehouse.connect() as connection:
-        connection.register("speed", engagement_rows("2025-12-01 10:00", "2025-12-02 10:00", "2025-12-02 10:05"))
-        connection.execute(f"INSERT INTO {contract.ENGAGEMENT_HEALTH_REALTIME.qualified_name} SELECT * FROM speed")
-    warehouse.create_serving_view()
-
-    def sources() -> dict[str, str]:
-        view = warehouse.query(f"SELECT window_start, source, total_sessions FROM {contract.ENGAGEMENT_HEALTH_SERVING}")
-        return {f"{row.window_start:%d %H:%M}": f"{row.source} {row.total_sessions}" for row in view.itertuples()}
-
-    assert sources() == {"01 10:00": "speed 1", "02 10:00": "speed 1", "02 10:05": "speed 1"}
-    # Day 2 recomputed: every window of it comes from the batch view, the ones it lacks included.
-    day_2 = (date(2025, 12, 2), date(2025, 12, 3))
-    warehouse.replace_days(contract.ENGAGEMENT_HEALTH_BATCH, engagement_rows("2025-12-02 10:00", sessions=3), day_2)
-    assert sources() == {"01 10:00": "speed 1", "02 10:00": "batch 3"}
-    # Recomputed again, to nothing (the archive holds nothing of it): the speed layer's rows are back.
-    warehouse.replace_days(contract.ENGAGEMENT_HEALTH_BATCH, engagement_rows().iloc[0:0], day_2)
-    assert sources() == {"01 10:00": "speed 1", "02 10:00": "speed 1", "02 10:05": "speed 1"}
-
-
 def test_closed_days_are_those_behind_the_speed_layers_watermark() -> None:
     from netflix_cli.recompute import plan_days
 

@@ -3,7 +3,8 @@
 
 Each guarantee the layers rely on: a month replaced exactly and in one transaction, every contract
 type round-tripping, a micro-batch committed all or nothing and skipped when replayed, upserts by
-key, and a bad query as a one-line ``WarehouseError``.
+key, a bad query as a one-line ``WarehouseError``, and the serving view switching a recomputed day
+from the speed layer's rows to the batch layer's.
 """
 
 from __future__ import annotations
@@ -207,3 +208,38 @@ def test_micro_batches_commit_once_and_upsert_by_key(warehouse) -> None:
     assert batches[1]["end_offsets"] == '{"netflix_watch_events": {"0": 0, "1": 20, "2": 0}}'
     assert batches[1]["committed_at"] == committed_at
     assert batches[1]["max_kafka_timestamp"] == datetime(2025, 12, 1, 10, 0, 9, 999999)
+
+
+# --- serving layer -------------------------------------------------------------------------------
+
+
+def engagement_rows(*windows: str, sessions: int = 1) -> pd.DataFrame:
+    """engagement_health rows, one segment per window, with ``sessions`` sessions each."""
+    frame = pd.DataFrame({"window_start": pd.to_datetime(list(windows))})
+    frame["window_end"] = frame["window_start"] + pd.Timedelta(minutes=5)
+    for dimension in contract.GRAIN_DIMENSIONS:
+        frame[dimension] = "Unknown"
+    for column in contract.ENGAGEMENT_HEALTH_REALTIME.columns[len(contract.ENGAGEMENT_HEALTH_GRAIN) + 1 :]:
+        frame[column.name] = {"double": 0.0, "bigint": sessions, "string": "LOW", "timestamp": pd.Timestamp(0)}[
+            column.type
+        ]
+    return frame
+
+
+def test_the_serving_view_takes_recomputed_days_from_the_batch_view(warehouse) -> None:
+    speed = engagement_rows("2025-12-01 10:00", "2025-12-02 10:00", "2025-12-02 10:05")
+    warehouse.replace_rows(contract.ENGAGEMENT_HEALTH_REALTIME, speed)
+    warehouse.create_serving_view()
+
+    def sources() -> dict[str, str]:
+        view = warehouse.query(f"SELECT window_start, source, total_sessions FROM {contract.ENGAGEMENT_HEALTH_SERVING}")
+        return {f"{row.window_start:%d %H:%M}": f"{row.source} {row.total_sessions}" for row in view.itertuples()}
+
+    assert sources() == {"01 10:00": "speed 1", "02 10:00": "speed 1", "02 10:05": "speed 1"}
+    # Day 2 recomputed: every window of it comes from the batch view, the ones it lacks included.
+    day_2 = (date(2025, 12, 2), date(2025, 12, 3))
+    warehouse.replace_days(contract.ENGAGEMENT_HEALTH_BATCH, engagement_rows("2025-12-02 10:00", sessions=3), day_2)
+    assert sources() == {"01 10:00": "speed 1", "02 10:00": "batch 3"}
+    # Recomputed again, to nothing (the archive holds nothing of it): the speed layer's rows are back.
+    warehouse.replace_days(contract.ENGAGEMENT_HEALTH_BATCH, engagement_rows().iloc[0:0], day_2)
+    assert sources() == {"01 10:00": "speed 1", "02 10:00": "speed 1", "02 10:05": "speed 1"}

@@ -52,6 +52,7 @@ from netflix_core.warehouse.base import (
     WarehouseError,
     report_from_row,
     report_row,
+    serving_view_sql,
 )
 
 # Not a contract dataset: where load jobs land before a transaction moves their rows.
@@ -108,12 +109,17 @@ STREAMING_LAYOUTS = {
 
 
 def layout_of(table: WarehouseTable) -> TableLayout:
-    """A monthly table by month; a streaming table as listed above; any other by its grain."""
+    """A monthly table by month, a daily one by day; a streaming table as listed above; any other by
+    its grain. Replacing months or days then deletes whole partitions."""
     if table.qualified_name in STREAMING_LAYOUTS:
         return STREAMING_LAYOUTS[table.qualified_name]
-    if table.month_column:
-        rest = tuple(name for name in table.grain if name != table.month_column)
-        return TableLayout(table.month_column, bigquery.TimePartitioningType.MONTH, rest[:MAX_CLUSTERING_COLUMNS])
+    for column, granularity in (
+        (table.month_column, bigquery.TimePartitioningType.MONTH),
+        (table.day_column, bigquery.TimePartitioningType.DAY),
+    ):
+        if column:
+            rest = tuple(name for name in table.grain if name != column)
+            return TableLayout(column, granularity, rest[:MAX_CLUSTERING_COLUMNS])
     return TableLayout(clustering=table.grain[:MAX_CLUSTERING_COLUMNS])
 
 
@@ -296,12 +302,29 @@ class BigQueryWarehouse:
     # --- batch layer -----------------------------------------------------------------------------
 
     def replace_rows(self, table: WarehouseTable, rows: pd.DataFrame, months: tuple[date, date] | None = None) -> int:
-        self._ensure_table(table)
         if months is None:
-            condition = "TRUE"
-        else:
-            column = quoted(table.month_column)
-            condition = f"{column} >= {sql_literal(months[0])} AND {column} < {sql_literal(months[1])}"
+            return self._replace(table, rows, "TRUE")
+        column = quoted(table.month_column)
+        return self._replace(
+            table, rows, f"{column} >= {sql_literal(months[0])} AND {column} < {sql_literal(months[1])}"
+        )
+
+    # --- serving layer ---------------------------------------------------------------------------
+
+    def replace_days(self, table: WarehouseTable, rows: pd.DataFrame, days: tuple[date, date]) -> int:
+        start, end = (datetime.combine(day, datetime.min.time()) for day in days)
+        column = quoted(table.day_column)
+        return self._replace(table, rows, f"{column} >= {sql_literal(start)} AND {column} < {sql_literal(end)}")
+
+    def create_serving_view(self) -> None:
+        for table in (contract.ENGAGEMENT_HEALTH_REALTIME, contract.ENGAGEMENT_HEALTH_BATCH):
+            self._ensure_table(table)
+        dataset, name = contract.ENGAGEMENT_HEALTH_SERVING.split(".")
+        self._run(f"CREATE OR REPLACE VIEW {self.table_id(dataset, name)} AS {serving_view_sql()}")
+
+    def _replace(self, table: WarehouseTable, rows: pd.DataFrame, condition: str) -> int:
+        """Deletes the rows ``condition`` holds and inserts ``rows``, in one transaction."""
+        self._ensure_table(table)
         with self._staged(table, rows) as staging:
             statements = [f"DELETE FROM {self.target(table)} WHERE {condition}"]
             if staging:
