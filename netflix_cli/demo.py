@@ -17,8 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -30,6 +28,7 @@ from netflix_core.settings import Settings
 from netflix_core.warehouse import READER_LOCK_TIMEOUT_SECONDS, Warehouse, WarehouseError, open_warehouse
 from netflix_devtools.datagen import generate
 from netflix_devtools.local_kafka import KafkaBrokerError, LocalKafkaBroker
+from netflix_devtools.processes import http_ok
 
 STAGES = 7
 HISTORY_EVENTS = 1_000
@@ -181,7 +180,7 @@ class Demo:
         dashboard = self._start("dashboard", "dashboard", "--host", "127.0.0.1", "--port", str(self.port))
         url = f"http://127.0.0.1:{self.port}/realtime"
         deadline = time.monotonic() + DASHBOARD_DEADLINE
-        while not _answers(url):
+        while not http_ok(url):
             self._require_running(dashboard)
             if time.monotonic() > deadline:
                 raise DemoError(f"the dashboards did not answer at {url} in {DASHBOARD_DEADLINE:.0f} s")
@@ -330,14 +329,6 @@ class Demo:
             self.broker_started.stop()
         stopped = len(self.children) + (self.broker_started is not None)
         say(f"demo: stopped; {stopped} process(es) it started are gone. `netflix-lambda demo` again resumes here.")
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def port_taken(port: int) -> bool:

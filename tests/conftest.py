@@ -324,6 +324,25 @@ def append_rows(path: Path, table: str, rows: list[dict[str, str]]) -> None:
     path.write_text(text + csv_lines(table, rows))
 
 
+def clean_session(header: list[str], session_id: str, watch_date: str, movie_id: str) -> list[str]:
+    """A watch_history row that passes every cleaning rule, of user_00042, in ``header``'s column order."""
+    row = dict.fromkeys(header, "")
+    row.update(
+        session_id=session_id,
+        user_id="user_00042",
+        movie_id=movie_id,
+        watch_date=watch_date,
+        device_type="Tablet",
+        watch_duration_minutes="30.0",
+        progress_percentage="90.0",
+        action="completed",
+        quality="4K",
+        location_country="USA",
+        is_download="False",
+    )
+    return [row[name] for name in header]
+
+
 def write_csv(path: Path, table: str, rows: list[dict[str, str]], header: list[str] | None = None) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

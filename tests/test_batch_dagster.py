@@ -24,6 +24,7 @@ from tests.conftest import (
     PROCESSED_COLUMNS,
     PROCESSED_GRAIN,
     assert_tables_equal,
+    clean_session,
     make_settings,
     month_keys,
     raw_tuple_of_json,
@@ -167,21 +168,8 @@ def _modify_month(path: Path, month_prefix: str) -> int:
             row[index["action"]] = "completed"
         out.append(row)
     for number in range(3):
-        new = dict(zip(header, ["" for _ in header]))
-        new.update(
-            session_id=f"session_new{number}",
-            user_id="user_00042",
-            movie_id=f"movie_000{number + 1}",
-            watch_date=f"{month_prefix}-1{number} 20:00:00",
-            device_type="Tablet",
-            watch_duration_minutes="30.0",
-            progress_percentage="90.0",
-            action="completed",
-            quality="4K",
-            location_country="USA",
-            is_download="False",
-        )
-        out.append([new[name] for name in header])
+        watch_date = f"{month_prefix}-1{number} 20:00:00"
+        out.append(clean_session(header, f"session_new{number}", watch_date, f"movie_000{number + 1}"))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)

@@ -15,8 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +24,7 @@ import pytest
 from netflix_core.settings import Settings, load_settings
 from netflix_devtools.datagen import generate
 from netflix_devtools.local_kafka import LocalKafkaBroker, free_port
+from netflix_devtools.processes import http_ok
 from producer.producer import produce
 from tests.dashboard_fixtures import CHROMIUM, CHROMIUM_ARGS, chromium_available
 
@@ -81,14 +80,6 @@ def wait_until(condition, what: str, child: subprocess.Popen, log: Path, seconds
         time.sleep(0.5)
 
 
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.mark.timeout(1800)
 def test_stream_dashboards_batch_and_query_share_one_duckdb_file(
     kafka_broker: LocalKafkaBroker, tmp_path: Path
@@ -126,7 +117,7 @@ def test_stream_dashboards_batch_and_query_share_one_duckdb_file(
                 stream,
                 stream_log,
             )
-            wait_until(lambda: answers(f"http://127.0.0.1:{port}/realtime"), "the dashboards", dashboard, dashboard_log)
+            wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/realtime"), "the dashboards", dashboard, dashboard_log)
             from playwright.sync_api import sync_playwright
 
             with (

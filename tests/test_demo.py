@@ -12,8 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ import pytest
 from netflix_core import contract
 from netflix_core.warehouse.duckdb_warehouse import DuckDBWarehouse
 from netflix_devtools.local_kafka import free_port
+from netflix_devtools.processes import http_ok
 
 CLI = Path(sys.executable).with_name("netflix-lambda")
 # A cold start on a shared 2-core machine: a batch backfill, three JVMs and a recompute run.
@@ -44,14 +43,6 @@ def serving_sources(warehouse: DuckDBWarehouse) -> set[str]:
     if not warehouse.table_exists(contract.ENGAGEMENT_HEALTH_SERVING):
         return set()
     return set(warehouse.query(f"SELECT DISTINCT source FROM {contract.ENGAGEMENT_HEALTH_SERVING}")["source"])
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def processes_in(folder: Path) -> list[str]:
@@ -104,7 +95,7 @@ def test_the_demo_fills_every_table_and_ctrl_c_leaves_nothing_behind(tmp_path: P
             time.sleep(2)
             if warehouse.table_exists(contract.STREAM_BATCHES.qualified_name):
                 counts, sources = rows_per_table(warehouse), serving_sources(warehouse)
-        assert answers(f"http://127.0.0.1:{port}/realtime") and answers(f"http://127.0.0.1:{port}/history")
+        assert http_ok(f"http://127.0.0.1:{port}/realtime") and http_ok(f"http://127.0.0.1:{port}/history")
     finally:
         if demo.poll() is None:
             demo.send_signal(signal.SIGINT)  # Ctrl-C

@@ -38,6 +38,7 @@ from tests.conftest import (
     REPO,
     BatchRun,
     assert_tables_equal,
+    clean_session,
     contract_rows,
 )
 from tests.emulator_fixtures import upload_folder
@@ -141,21 +142,8 @@ def _add_sessions(path: Path, month: date, count: int) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for number in range(count):
-        row = dict.fromkeys(header, "")
-        row.update(
-            session_id=f"session_prod_{number}",
-            user_id="user_00042",
-            movie_id=f"movie_000{number + 1}",
-            watch_date=f"{month:%Y-%m}-1{number} 20:00:00",
-            device_type="Tablet",
-            watch_duration_minutes="30.0",
-            progress_percentage="90.0",
-            action="completed",
-            quality="4K",
-            location_country="USA",
-            is_download="False",
-        )
-        writer.writerow([row[name] for name in header])
+        watch_date = f"{month:%Y-%m}-1{number} 20:00:00"
+        writer.writerow(clean_session(header, f"session_prod_{number}", watch_date, f"movie_000{number + 1}"))
     with path.open("a", newline="") as handle:
         handle.write(buffer.getvalue())
 
