@@ -21,9 +21,11 @@ from netflix_dashboard.reader import WarehouseReader
 log = logging.getLogger(__name__)
 
 WINDOW = timedelta(minutes=5)
-# The timeline shows a day of 5-minute windows; the "recent" figures (alerts, rates, top
-# segments) the last hour of event time before the newest window.
-TIMELINE_WINDOWS = 288
+# The timeline shows the day of event time before the newest window (at most its 288 windows:
+# a stream over old and live events leaves years between windows, which a line would bridge); the
+# "recent" figures (alerts, rates, top segments) the last hour.
+TIMELINE = timedelta(hours=24)
+TIMELINE_WINDOWS = TIMELINE // WINDOW
 RECENT = timedelta(minutes=60)
 ALERT_ROWS = 50
 TOP_SEGMENTS = 10
@@ -178,6 +180,7 @@ def load_realtime(reader: WarehouseReader) -> Realtime:
         return Realtime(table, windows, empty, empty, empty, batches, None, utc_now())
 
     frame = with_rates(windows.frame.sort_values("window_start").reset_index(drop=True))
+    frame = frame[frame["window_start"] > frame["window_start"].max() - TIMELINE].reset_index(drop=True)
     windows = TableRead(table, Status.READY, frame)
     since = (frame["window_start"].max() - RECENT + WINDOW).to_pydatetime()
     alerts = _with_timestamps(

@@ -36,7 +36,7 @@ def layout(refresh_seconds: float) -> html.Div:
                     components.card(
                         "Active users per 5-minute window",
                         components.graph("rt-active-users", height=300),
-                        subtitle="unique users (HyperLogLog) summed over segments, and sessions",
+                        subtitle="unique users (HyperLogLog) summed over segments, and sessions; the last 24 hours of event time",
                         class_name=wide,
                     ),
                     components.card(
