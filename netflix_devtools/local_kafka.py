@@ -199,7 +199,10 @@ class LocalKafkaBroker:
         if not any(self.kafka_jars_dir.glob("kafka_*.jar")):
             raise KafkaBrokerError(f"no Kafka broker jars in {self.kafka_jars_dir}: run scripts/setup.sh")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._write_config(controller_port=free_port())
+        controller_port = free_port()
+        while controller_port == self.port:  # not bound yet, so the OS may offer the broker's port again
+            controller_port = free_port()
+        self._write_config(controller_port=controller_port)
         classpath = f"{self.kafka_jars_dir}/*"
         jvm = [java, *JVM_OPTIONS, f"-Dlog4j.configuration={self.log4j_path.as_uri()}", "-cp", classpath]
         if not (self.storage_dir / "meta.properties").exists():
