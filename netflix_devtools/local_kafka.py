@@ -33,6 +33,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from netflix_core.contract import WATCH_EVENTS_PARTITIONS, WATCH_EVENTS_TOPIC
 from netflix_core.settings import Settings, load_settings
+from netflix_devtools.processes import free_port
 
 JVM_OPTIONS = ("-Xms128m", "-Xmx512m", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true")
 NODE_ID = 1
@@ -52,13 +53,6 @@ class BrokerStatus:
     log_path: Path
     # Partition count of each non-internal topic; empty when the broker is not running.
     topics: dict[str, int] = field(default_factory=dict)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def new_cluster_id() -> str:
