@@ -355,7 +355,28 @@ def produce(
     ``limit`` stops after that many events; ``live`` stamps each event's ``timestamp`` with its
     send time. Returns once every event is acknowledged, or on Ctrl-C after a last flush.
     """
-    events: Iterable[Event] = iter_events(source, settings)
+    return send_events(
+        bootstrap_servers,
+        iter_events(source, settings),
+        topic=topic,
+        rate=rate,
+        limit=limit,
+        live=live,
+        progress=progress,
+    )
+
+
+def send_events(
+    bootstrap_servers: str,
+    events: Iterable[Event],
+    topic: str = WATCH_EVENTS_TOPIC,
+    rate: float = 5.0,
+    limit: int | None = None,
+    live: bool = False,
+    progress: bool = True,
+) -> ProduceSummary:
+    """``produce`` for events already read: (key, message) pairs from any iterable, an endless
+    one included when ``limit`` is given (the benchmarks cycle the sample this way)."""
     if limit is not None:
         events = itertools.islice(events, limit)
     tracker = DeliveryTracker()
