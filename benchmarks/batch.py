@@ -15,7 +15,6 @@ rows per second and peak memory.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -25,17 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._measure import run_measured  # noqa: E402
-from netflix_core.settings import load_settings  # noqa: E402
-from netflix_devtools.datagen import generate  # noqa: E402
+from benchmarks._backfill import backfill_settings, generate_sessions, run_backfill  # noqa: E402
+from benchmarks._measure import GIB, ArgumentParser, run_measured, verdict  # noqa: E402
 
-GIB = 1024**3
 TARGET_RATIO = 2.5
 TARGET_PEAK_GIB = 6
-
-
-def verdict(met: bool) -> str:
-    return "PASS" if met else "MISS"
 
 
 REFERENCE = """
@@ -50,7 +43,7 @@ with Oracle({raw!r}) as oracle:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=1_000_000)
     parser.add_argument("--ten-million", action="store_true", help="10,000,000 sessions")
     parser.add_argument("--start", default="2024-01")
@@ -59,29 +52,17 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     sessions = 10_000_000 if args.ten_million else args.sessions
+    if sessions < 1:
+        parser.error("--sessions must be at least 1")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="netflix-bench-"))
     raw = workdir / "raw"
 
-    users, movies = max(10_000, sessions // 100), max(1_000, sessions // 5_000)
-    print(f"generating {sessions:,} sessions, {users:,} users, {movies:,} movies into {raw}", flush=True)
-    summary = generate(raw, users=users, movies=movies, sessions=sessions, start=args.start, end=args.end)
-    raw_rows = sum(summary.rows.values())
-    print(f"generated {raw_rows:,} raw rows in {summary.seconds:.1f} s", flush=True)
+    raw_rows = generate_sessions(raw, sessions, args.start, args.end)
 
-    settings = load_settings().with_overrides(
-        raw_uri=str(raw),
-        lake_uri=str(workdir / "lake"),
-        duckdb_path=str(workdir / "warehouse.duckdb"),
-        checkpoint_uri=str(workdir / "checkpoints"),
-        dagster_home=str(workdir / "dagster_home"),
-    )
+    settings = backfill_settings(raw, workdir)
     env = {**os.environ, **settings.to_environ()}
     print("running the batch layer (Dagster + Spark) ...", flush=True)
-    spark = run_measured(
-        [sys.executable, "-m", "netflix_cli.main", "batch", "--from", args.start, "--to", args.end],
-        env,
-        workdir / "batch.log",
-    )
+    spark = run_backfill(settings, workdir / "batch.log", args.start, args.end)
     if spark.returncode != 0:
         print(f"batch failed (exit {spark.returncode}); see {workdir / 'batch.log'}")
         return 1
