@@ -16,6 +16,7 @@ A driver that uses the cluster must be reachable from it: run it with SPARK_LOCA
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -23,7 +24,6 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from netflix_devtools.processes import ServerError, free_port, log_tail, stop_process_group, wait_for
@@ -37,11 +37,14 @@ class SparkClusterError(ServerError):
     """The standalone master or a worker did not come up."""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class StandaloneCluster:
     master_url: str  # spark://127.0.0.1:PORT, the value for SPARK_MASTER
     web_ui: str  # the master's status page; /json/ is its state as JSON
     work_dir: Path
+    # The master's and the workers' process ids, each leading its process group (a worker's
+    # executors are its children): what a benchmark samples to measure the cluster's memory.
+    pids: tuple[int, ...] = ()
 
     def state(self) -> dict:
         with urllib.request.urlopen(f"{self.web_ui}/json/", timeout=5) as response:
@@ -133,7 +136,7 @@ def standalone_cluster(
             processes.append(_start(arguments, work, worker_log))
             worker_logs.append((processes[-1], worker_log))
         wait_for(f"{workers} Spark workers", all_workers_alive, master, master_log, timeout, SparkClusterError)
-        yield cluster
+        yield dataclasses.replace(cluster, pids=tuple(process.pid for process in processes))
     finally:
         # Workers first: a worker whose master went away keeps retrying to reconnect.
         for process in reversed(processes):
