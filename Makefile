@@ -4,7 +4,7 @@ CLI := .venv/bin/netflix-lambda
 # The Dagster instance that `netflix-lambda batch` writes to and `dagster dev` shows.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup lint test unit test-emulators demo batch dagster bench bench-stream
+.PHONY: setup lint test unit test-emulators demo batch dagster bench bench-stream bench-throughput bench-scale
 
 setup:
 	@bash scripts/setup.sh
@@ -45,3 +45,12 @@ bench: setup
 
 bench-stream: setup
 	$(PY) benchmarks/streaming.py
+
+# The highest rate the speed layer keeps (5,000 to 30,000 events/s in steps of five minutes).
+bench-throughput: setup
+	$(PY) benchmarks/streaming.py --find-max-rate
+
+# The backfill at 1M, 10M and 30M sessions on local[*] and on a loopback standalone cluster;
+# writes docs/benchmarks/scale-curve.md and .svg.
+bench-scale: setup
+	$(PY) benchmarks/scale.py
