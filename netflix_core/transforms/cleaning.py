@@ -68,7 +68,10 @@ def _parse(text: Column, dtype) -> Column:
 
 def _missing(text: Column) -> Column:
     """No value: NULL, blank, or the dataset's missing-number token NaN."""
-    return is_blank(text) | F.coalesce(F.isnan(text.cast(DoubleType())), F.lit(False))
+    # Only text that spells NaN is cast: a cast that fails (every date, every true/false) costs
+    # the JVM an exception, and that was most of the time spent cleaning a file.
+    could_be_nan = F.lower(text).contains("nan")
+    return is_blank(text) | F.coalesce(could_be_nan & F.isnan(text.cast(DoubleType())), F.lit(False))
 
 
 def _unparseable(text: Column, parsed: Column) -> Column:
