@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import reduce
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, DateType, DoubleType, IntegerType, StringType, TimestampType
@@ -111,12 +110,9 @@ class CleanResult:
             month.alias(MONTH),
         )
 
-    def persisted(self) -> CleanResult:
-        """Keeps the labeled rows so that counting and writing both outputs parse the input once."""
-        return CleanResult(self.table, self.labeled.persist(StorageLevel.MEMORY_AND_DISK), self.clean_columns)
-
-    def unpersist(self) -> None:
-        self.labeled.unpersist()
+    def reading(self, labeled: DataFrame) -> CleanResult:
+        """The same result read from ``labeled``, a materialized copy of the labeled rows."""
+        return CleanResult(self.table, labeled, self.clean_columns)
 
     def outcome_counts(self, by_month: bool = False) -> list[dict]:
         """Rows per outcome (``clean``, ``exact_duplicate`` or a reject reason), optionally per month."""
