@@ -5,7 +5,8 @@ Files are reached through Hadoop's file system API, so a gs:// lake works like a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -48,6 +49,10 @@ class LakePaths:
 
     def table_path(self, table: str) -> str:
         return f"{self.lake_uri.rstrip('/')}/{table}"
+
+    def staging_path(self, name: str, run_id: str) -> str:
+        # Spark and the lake's readers skip folders whose names start with an underscore.
+        return f"{self.lake_uri.rstrip('/')}/_staging/{name}/{run_id}"
 
     def checkpoint_path(self, query_name: str) -> str:
         return f"{self.checkpoint_uri.rstrip('/')}/{query_name}"
@@ -120,6 +125,21 @@ def read_table(spark: SparkSession, paths: LakePaths, table: str) -> DataFrame:
 
 def write_table(df: DataFrame, path: str) -> None:
     df.write.mode("overwrite").parquet(path)
+
+
+@contextmanager
+def staged(spark: SparkSession, frame: DataFrame, path: str) -> Iterator[DataFrame]:
+    """``frame`` computed once, written to Parquet at ``path`` and read back; deleted on exit.
+
+    For a result that several writes and counts read: Spark's cache of ten million rows cost more
+    to build and to read than a Parquet write and columnar reads that take only the columns each
+    pass needs.
+    """
+    write_table(frame, path)
+    try:
+        yield spark.read.parquet(path)
+    finally:
+        delete_path(spark, path)
 
 
 def write_months(spark: SparkSession, df: DataFrame, path: str, months: list[date]) -> None:

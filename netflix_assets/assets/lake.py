@@ -1,7 +1,8 @@
 """The Parquet lake: clean dimensions and facts (contract section 5) and their rejected rows.
 
-Each asset measures the table it just built (keys, accepted values, ranges) from the data in
-hand and reports the results as its checks; key checks are blocking at ERROR severity.
+Each asset measures the table it just wrote (keys, accepted values, ranges), reading back only the
+columns the checks need, and reports the results as its checks; key checks are blocking at ERROR
+severity.
 """
 
 from collections import Counter
@@ -15,7 +16,7 @@ from netflix_assets.keys import lake_key, raw_key
 from netflix_assets.partitions import monthly_partitions, single_run_backfill
 from netflix_assets.resources import LakeResource, SparkResource
 from netflix_core import contract
-from netflix_core.lake import months_between, read_table, replace_rejected_rows, write_months, write_table
+from netflix_core.lake import months_between, read_table, replace_rejected_rows, staged, write_months, write_table
 from netflix_core.transforms import cleaning
 from netflix_core.transforms.cleaning import CleanResult
 from netflix_core.transforms.quality import QualityMeasures, measure_quality
@@ -130,14 +131,13 @@ def _clean_whole_table(
     checks: TableChecks,
 ) -> dg.MaterializeResult:
     session, path = spark.get_session(), lake.paths.table_path(checks.table)
-    result = result.persisted()
-    try:
+    run_id = context.run.run_id
+    with staged(session, result.labeled, lake.paths.staging_path(checks.table, run_id)) as labeled:
+        result = result.reading(labeled)
         counts = result.outcome_counts()
-        measures = checks.measure(result.clean)
         write_table(result.clean, path)
-        replace_rejected_rows(session, lake.lake_uri, result.table, result.rejected, context.run.run_id)
-    finally:
-        result.unpersist()
+        replace_rejected_rows(session, lake.lake_uri, result.table, result.rejected, run_id)
+    measures = checks.measure(_read_lake(spark, lake, checks.table))
     return dg.MaterializeResult(
         metadata={"path": dg.MetadataValue.path(path), **outcome_metadata(counts, measures.rows)},
         check_results=checks.results(measures),
@@ -216,17 +216,17 @@ def fact_watch_sessions(
     session, path = spark.get_session(), lake.paths.table_path(contract.FACT_WATCH_SESSIONS)
     window = context.partition_time_window
     months = months_between(window.start.date(), window.end.date())
+    run_id = context.run.run_id
     users = _read_lake(spark, lake, contract.DIM_USERS)
     movies = _read_lake(spark, lake, contract.DIM_MOVIES)
-    result = cleaning.clean_watch_history(_read_raw(spark, lake, "watch_history"), users, movies).persisted()
-    try:
+    result = cleaning.clean_watch_history(_read_raw(spark, lake, "watch_history"), users, movies)
+    with staged(session, result.labeled, lake.paths.staging_path(contract.FACT_WATCH_SESSIONS, run_id)) as labeled:
+        result = result.reading(labeled)
         counts = result.outcome_counts(by_month=True)
-        facts = build_fact_watch_sessions(result.clean, users, movies)
-        measures = FACT_WATCH_SESSIONS_CHECKS.measure(facts.filter(facts["month"].isin(months)))
-        write_months(session, facts, path, months)
-        replace_rejected_rows(session, lake.lake_uri, "watch_history", result.rejected, context.run.run_id, months)
-    finally:
-        result.unpersist()
+        write_months(session, build_fact_watch_sessions(result.clean, users, movies), path, months)
+        replace_rejected_rows(session, lake.lake_uri, "watch_history", result.rejected, run_id, months)
+    written = _read_lake(spark, lake, contract.FACT_WATCH_SESSIONS)
+    measures = FACT_WATCH_SESSIONS_CHECKS.measure(written.filter(written["month"].isin(months)))
     in_run = [row for row in counts if row["month"] is None or row["month"] in months]
     clean_in_run = sum(row["count"] for row in in_run if row["outcome"] == "clean")
     clean_elsewhere = sum(row["count"] for row in counts if row["outcome"] == "clean") - clean_in_run

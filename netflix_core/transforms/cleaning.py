@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import reduce
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, DateType, DoubleType, IntegerType, StringType, TimestampType
@@ -68,7 +67,10 @@ def _parse(text: Column, dtype) -> Column:
 
 def _missing(text: Column) -> Column:
     """No value: NULL, blank, or the dataset's missing-number token NaN."""
-    return is_blank(text) | F.coalesce(F.isnan(text.cast(DoubleType())), F.lit(False))
+    # Only text that spells NaN is cast: a cast that fails (every date, every true/false) costs
+    # the JVM an exception, and that was most of the time spent cleaning a file.
+    could_be_nan = F.lower(text).contains("nan")
+    return is_blank(text) | F.coalesce(could_be_nan & F.isnan(text.cast(DoubleType())), F.lit(False))
 
 
 def _unparseable(text: Column, parsed: Column) -> Column:
@@ -108,12 +110,9 @@ class CleanResult:
             month.alias(MONTH),
         )
 
-    def persisted(self) -> CleanResult:
-        """Keeps the labeled rows so that counting and writing both outputs parse the input once."""
-        return CleanResult(self.table, self.labeled.persist(StorageLevel.MEMORY_AND_DISK), self.clean_columns)
-
-    def unpersist(self) -> None:
-        self.labeled.unpersist()
+    def reading(self, labeled: DataFrame) -> CleanResult:
+        """The same result read from ``labeled``, a materialized copy of the labeled rows."""
+        return CleanResult(self.table, labeled, self.clean_columns)
 
     def outcome_counts(self, by_month: bool = False) -> list[dict]:
         """Rows per outcome (``clean``, ``exact_duplicate`` or a reject reason), optionally per month."""

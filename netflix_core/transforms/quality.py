@@ -1,6 +1,6 @@
 """Data-quality measures of contract section 9, computed from a DataFrame in hand, in one pass.
 
-The batch assets measure the table they just built (no re-read); the speed layer uses the key
+The batch assets measure the table they just wrote; the speed layer uses the key
 measure to refuse a dimension that would multiply the events joined to it.
 """
 
