@@ -526,8 +526,8 @@ def find_max_rate(args: argparse.Namespace, mode: Mode, workdir: Path) -> int:
         if target is not None
         else f"(no throughput target with a {mode.trigger:g} s trigger)"
     )
-    best_text = f"{best:>8,.0f}" if passed else "    none"
-    print(f"highest passing rate  {best_text} events/s   {target_text}")
+    best_text = f"{best:>8,.0f} events/s" if passed else f"none (from {rates[0]:,.0f} events/s)"
+    print(f"highest passing rate  {best_text}   {target_text}")
     failed = steps[-1] if not steps[-1].passed else None
     if failed is None:
         print(f"every step passed: the stream keeps at least {rates[-1]:,.0f} events/s (raise --max-rate to go on)")
