@@ -18,6 +18,7 @@ from netflix_assets.assets.lake import fact_watch_sessions
 from netflix_assets.assets.processed import processed_assets
 from netflix_assets.definitions import build_definitions
 from netflix_assets.resources import resources_for
+from netflix_core.lake import staged
 from tests.conftest import (
     HEADERS,
     MONTHLY_TABLES,
@@ -91,6 +92,22 @@ def test_batch_job_materializes_everything(batch_run):
         assert key in materialized, f"{key} was not materialized"
         if path in MONTHLY_ASSETS:
             assert materialized[key] == months, f"{key}: partitions {sorted(materialized[key])[:3]}..."
+
+
+def test_staged_rows_are_removed_after_each_step(batch_run):
+    staging = Path(batch_run.settings.lake_uri) / "_staging"
+    assert staging.is_dir(), "the lake steps stage their labeled rows under _staging/"
+    left = [str(path.relative_to(staging)) for path in staging.glob("*/*")]
+    assert not left, f"staged rows left behind: {left}"
+
+
+def test_staged_rows_are_removed_when_a_step_fails(spark, tmp_path):
+    path = str(tmp_path / "_staging" / "table" / "run")
+    with pytest.raises(RuntimeError, match="the step failed"):
+        with staged(spark, spark.range(3), path) as rows:
+            assert rows.count() == 3
+            raise RuntimeError("the step failed")
+    assert not Path(path).exists()
 
 
 def test_checks_pass_on_the_sample(batch_run):
