@@ -15,6 +15,8 @@ from typing import NoReturn
 
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 GIB = 1024**3
+# The batch layer's memory target (issue 9), for the backfill and the scale curve alike.
+TARGET_PEAK_GIB = 6
 
 
 @dataclass(frozen=True)

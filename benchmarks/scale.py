@@ -46,10 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._backfill import FIRST_MONTH, LAST_MONTH, backfill_settings, generate_sessions, run_backfill  # noqa: E402
-from benchmarks._measure import GIB, ArgumentParser, Measurement, verdict  # noqa: E402
+from benchmarks._measure import GIB, TARGET_PEAK_GIB, ArgumentParser, Measurement, verdict  # noqa: E402
 from netflix_devtools.spark_cluster import LOOPBACK, SparkClusterError, standalone_cluster  # noqa: E402
 
-TARGET_PEAK_GIB = 6
 DEFAULT_SIZES = (1_000_000, 10_000_000, 30_000_000)
 MIN_SESSIONS = 1_000
 # The cluster of tests/cluster_fixtures.py: two workers of one core each use the machine's two cores.

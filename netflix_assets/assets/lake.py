@@ -6,7 +6,8 @@ severity.
 """
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -132,8 +133,7 @@ def _clean_whole_table(
 ) -> dg.MaterializeResult:
     session, path = spark.get_session(), lake.paths.table_path(checks.table)
     run_id = context.run.run_id
-    with staged(session, result.labeled, lake.paths.staging_path(checks.table, run_id)) as labeled:
-        result = result.reading(labeled)
+    with _staged(spark, lake, result, run_id) as result:
         counts = result.outcome_counts()
         write_table(result.clean, path)
         replace_rejected_rows(session, lake.lake_uri, result.table, result.rejected, run_id)
@@ -142,6 +142,14 @@ def _clean_whole_table(
         metadata={"path": dg.MetadataValue.path(path), **outcome_metadata(counts, measures.rows)},
         check_results=checks.results(measures),
     )
+
+
+@contextmanager
+def _staged(spark: SparkResource, lake: LakeResource, result: CleanResult, run_id: str) -> Iterator[CleanResult]:
+    """The result with its rows labeled once, for the writes and counts of the step to read."""
+    path = lake.paths.staging_path(result.table, run_id)
+    with staged(spark.get_session(), result.labeled, path) as labeled:
+        yield result.reading(labeled)
 
 
 def _read_raw(spark: SparkResource, lake: LakeResource, table: str) -> DataFrame:
@@ -220,8 +228,7 @@ def fact_watch_sessions(
     users = _read_lake(spark, lake, contract.DIM_USERS)
     movies = _read_lake(spark, lake, contract.DIM_MOVIES)
     result = cleaning.clean_watch_history(_read_raw(spark, lake, "watch_history"), users, movies)
-    with staged(session, result.labeled, lake.paths.staging_path(contract.FACT_WATCH_SESSIONS, run_id)) as labeled:
-        result = result.reading(labeled)
+    with _staged(spark, lake, result, run_id) as result:
         counts = result.outcome_counts(by_month=True)
         write_months(session, build_fact_watch_sessions(result.clean, users, movies), path, months)
         replace_rejected_rows(session, lake.lake_uri, "watch_history", result.rejected, run_id, months)
