@@ -92,15 +92,21 @@ def parse_watch_events(kafka_records: DataFrame) -> DataFrame:
     """
     text = F.col("value").cast(StringType())
     options = {"mode": "PERMISSIVE", "allowNonNumericNumbers": "true", "columnNameOfCorruptRecord": CORRUPT_RECORD}
+    parses = F.struct(
+        F.from_json(text, _with_corrupt_record(WATCH_EVENT_SCHEMA), options).alias(_EVENT),
+        # A map parse is NULL exactly when the text is not one JSON object (garbage, an array, a scalar).
+        F.from_json(text, MapType(StringType(), StringType()), options).isNotNull().alias(_IS_JSON_OBJECT),
+    )
     decoded = kafka_records.select(
         text.alias("raw_value"),
         "topic",
         "partition",
         "offset",
         F.col("timestamp").alias("kafka_timestamp"),
-        F.from_json(text, _with_corrupt_record(WATCH_EVENT_SCHEMA), options).alias(_EVENT),
-        # A map parse is NULL exactly when the text is not one JSON object (garbage, an array, a scalar).
-        F.from_json(text, MapType(StringType(), StringType()), options).isNotNull().alias(_IS_JSON_OBJECT),
+        # Parsed inside a generator (one row in, one out): the optimizer pushes a later filter on
+        # the fields (valid_events) below a projection by copying the parse into the condition,
+        # once per field it tests, but never below a generator.
+        F.inline(F.array(parses)),
     )
     typed = decoded.select(
         *KAFKA_METADATA_COLUMNS,
