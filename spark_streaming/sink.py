@@ -50,12 +50,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
-from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from netflix_core.contract import QUARANTINED_EVENTS
@@ -139,19 +140,25 @@ def empty_offset_range(start: Offsets, end: Offsets) -> OffsetRangeSummary:
     return OffsetRangeSummary(start, end, 0, None, None, None, pd.DataFrame(columns=QUARANTINE_COLUMNS))
 
 
-def summarize_records(parsed: DataFrame, start: Offsets, end: Offsets) -> OffsetRangeSummary:
-    """Counts, timestamps and quarantined messages of the parsed records of [start, end)."""
+def _range_metrics() -> list[Column]:
+    """Counts, timestamps and quarantined messages of parsed records, as one aggregate.
+
+    The few quarantined messages ride along in the aggregate. Timestamps travel as epoch
+    microseconds because collecting them would turn them into this process's local time.
+    """
     quarantined = F.col("quarantine_reason").isNotNull()
-    # One pass over the range: the few quarantined messages ride along in the aggregate. Timestamps
-    # travel as epoch microseconds because collect() would turn them into this process's local time.
-    facts = parsed.agg(
+    return [
         F.count(F.lit(1)).alias("input_rows"),
         F.unix_micros(F.min("kafka_timestamp")).alias("min_kafka_timestamp"),
         F.unix_micros(F.max("kafka_timestamp")).alias("max_kafka_timestamp"),
         F.unix_micros(F.max(F.when(~quarantined, F.col("event_time")))).alias("max_event_time"),
-        F.collect_list(F.when(quarantined, _quarantined_message())).alias("quarantined"),
-    ).collect()[0]
-    messages = pd.DataFrame([row.asDict() for row in facts["quarantined"]], columns=QUARANTINE_COLUMNS)
+        # As JSON text: an observed metric reaches Python as plain values only.
+        F.to_json(F.collect_list(F.when(quarantined, _quarantined_message()))).alias("quarantined"),
+    ]
+
+
+def _summary(facts: dict[str, Any], start: Offsets, end: Offsets) -> OffsetRangeSummary:
+    messages = pd.DataFrame(json.loads(facts["quarantined"]), columns=QUARANTINE_COLUMNS)
     messages["kafka_timestamp"] = pd.to_datetime(messages["kafka_timestamp"], unit="us")
     return OffsetRangeSummary(
         start_offsets=start,
@@ -162,6 +169,19 @@ def summarize_records(parsed: DataFrame, start: Offsets, end: Offsets) -> Offset
         max_event_time=_utc_from_micros(facts["max_event_time"]),
         quarantined=messages,
     )
+
+
+def archive_and_summarize(
+    parsed: DataFrame, lake: LakePaths, query_id: str, batch_id: int, start: Offsets, end: Offsets
+) -> OffsetRangeSummary:
+    """Archives the valid records of [start, end) and summarizes them all, in one pass over them.
+
+    The summary is observed while the archive write reads the records, so the range is read from
+    Kafka and parsed once, without caching it.
+    """
+    observation = Observation()
+    archive_micro_batch(archived_events(parsed.observe(observation, *_range_metrics())), lake, query_id, batch_id)
+    return _summary(observation.get, start, end)
 
 
 # --- The foreachBatch function ------------------------------------------------------------------
@@ -179,13 +199,17 @@ class EngagementSink:
     on_batch: Callable[[BatchReport], None] | None = None
 
     def __call__(self, aggregates: DataFrame, batch_id: int) -> None:
-        # Collected even when the batch turns out to be committed already: running the stateful
-        # plan is what rebuilds Spark's state for this batch on a replay.
-        rows = aggregates.toPandas()
         start, end = self.checkpoint.batch_offsets(batch_id)
         query_id = self.checkpoint.query_id()
-        inputs = self._archive_and_summarize(query_id, batch_id, start, end)
-        batch = MicroBatch(query_id=query_id, batch_id=batch_id, aggregates=rows, inputs=inputs)
+        # The Kafka re-read and archive write runs beside the stateful plan: the two are
+        # independent, and each spends much of its time on the driver (planning, file commits,
+        # state store commits) rather than on the cores; together they set the batch's latency.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"archive-{batch_id}") as archive:
+            inputs = archive.submit(self._archive_and_summarize, query_id, batch_id, start, end)
+            # Collected even when the batch turns out to be committed already: running the stateful
+            # plan is what rebuilds Spark's state for this batch on a replay.
+            rows = aggregates.toPandas()
+            batch = MicroBatch(query_id=query_id, batch_id=batch_id, aggregates=rows, inputs=inputs.result())
         report = self.warehouse.commit_micro_batch(batch, utc_now())
         if report is None:
             print(f"batch {batch_id}: already committed, skipped (a replay after a restart)", flush=True)
@@ -199,9 +223,4 @@ class EngagementSink:
         if start == end:
             return empty_offset_range(start, end)
         records = parse_watch_events(read_offset_range(self.spark, self.bootstrap_servers, start, end))
-        records = records.persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            archive_micro_batch(archived_events(records), self.lake, query_id, batch_id)
-            return summarize_records(records, start, end)
-        finally:
-            records.unpersist()
+        return archive_and_summarize(records, self.lake, query_id, batch_id, start, end)
