@@ -6,12 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kafka.errors import NoBrokersAvailable
-
 from netflix_core.gcp import GcpError
 from netflix_core.kafka import NO_BROKER_HINT
 from netflix_core.settings import Settings
-from producer.producer import event_files, produce
+from producer.producer import NoBrokerError, event_files, produce
 
 
 def non_negative_rate(text: str) -> float:
@@ -70,7 +68,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             live=args.live,
             settings=settings,
         )
-    except NoBrokersAvailable:
+    except NoBrokerError:
         print(
             f"produce: no Kafka broker answers at {settings.kafka_bootstrap_servers}: {NO_BROKER_HINT}", file=sys.stderr
         )

@@ -6,10 +6,17 @@ a generator's watch_history.csv (one event a row), in a local folder or under a 
 user's events keep their order on one partition.
 
 No event is lost to a broker that is down or restarting: the idempotent producer (acks=all)
-retries inside kafka-python, without duplicates or reordering, for up to DELIVERY_TIMEOUT_MS;
+retries inside librdkafka, without duplicates or reordering, for up to DELIVERY_TIMEOUT_MS;
 an event that still fails with a retriable error is sent again from here until it is delivered
 or the user stops. An event given up on (a non-retriable error, or Ctrl-C before it was
 acknowledged) is counted as failed and reported.
+
+The producer is confluent-kafka's (librdkafka, in C) rather than kafka-python's, which the rest
+of the project uses (the broker's admin client, the broker probe, the tests' and benchmarks'
+consumers): kafka-python spends about 0.25 ms of CPU per event in Python, half a core at 2,000
+events a second, and tops out at 7,000 to 8,000 a second, short of the 10,000 the benchmarks
+offer while Spark needs the same cores. librdkafka's own log and errors go to Python logging
+under ``producer.kafka``, one line per problem.
 """
 
 from __future__ import annotations
@@ -19,10 +26,10 @@ import csv
 import io
 import itertools
 import json
+import logging
 import math
 import re
 import sys
-import threading
 import time
 import zlib
 from collections import deque
@@ -33,8 +40,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
-from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from netflix_core.contract import BOOLEAN, DOUBLE, EVENT_TIME_FORMAT, RAW_COLUMN_TYPES, WATCH_EVENTS_TOPIC
 from netflix_core.gcp import explained_gcp_errors, is_gcs_uri, list_folder, split_gcs_uri, storage_client
@@ -43,11 +49,13 @@ from netflix_core.settings import Settings
 if TYPE_CHECKING:
     from google.cloud import storage
 
-# Long enough to ride out a broker restart inside kafka-python; a longer outage is handled by
+# Long enough to ride out a broker restart inside librdkafka; a longer outage is handled by
 # sending the failed events again.
 DELIVERY_TIMEOUT_MS = 300_000
-# How long send() may block on missing metadata or a full buffer before the event is requeued.
-MAX_BLOCK_MS = 10_000
+# How long the producer waits for the broker's first answer before saying that none answers.
+BROKER_WAIT_S = 5.0
+# How long to serve delivery reports when librdkafka's local queue is full before trying again.
+QUEUE_FULL_POLL_S = 0.1
 # A few milliseconds of batching multiply throughput at thousands of events a second and add
 # nothing noticeable at the default 5 a second.
 LINGER_MS = 5
@@ -57,6 +65,20 @@ RETRY_PAUSE_S = 1.0
 INTERRUPT_FLUSH_TIMEOUT_S = 30.0
 # Each event given up on is counted; only the first few errors are printed.
 MAX_ERRORS_SHOWN = 5
+# A client problem (a broker gone, a librdkafka warning) is logged once, and again only after
+# this long without it: librdkafka reports an unreachable broker at every reconnect attempt.
+PROBLEM_QUIET_S = 60.0
+# Delivery errors worth sending the event again for, besides those librdkafka calls retriable: the
+# message timed out (DELIVERY_TIMEOUT_MS) or the broker could not be reached.
+RESEND_ERRORS = frozenset(
+    {KafkaError._MSG_TIMED_OUT, KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}
+)
+# Errors that all mean "the broker cannot be reached", logged as one problem.
+CONNECTION_ERRORS = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE})
+# The reports of the events purge() drops after Ctrl-C: already counted as failed, not news.
+PURGED_ERRORS = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
+
+kafka_log = logging.getLogger("producer.kafka")
 
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
@@ -256,40 +278,58 @@ class RatePacer:
         self._next_due += self.interval
 
 
+def describe(error: KafkaError) -> str:
+    """One line for a librdkafka error: its text and its code's name."""
+    return f"{error.str()} ({error.name()})"
+
+
+def is_resendable(error: KafkaError) -> bool:
+    """Whether sending the event again can help: librdkafka says the error is retriable, or the
+    message timed out or never reached a broker."""
+    return error.retriable() or error.code() in RESEND_ERRORS
+
+
 class DeliveryTracker:
-    """Counts acknowledgements and collects events to send again; fed by kafka-python's
-    callbacks, which run on its sender thread."""
+    """Counts acknowledgements and collects events to send again; fed by librdkafka's delivery
+    reports, which confluent-kafka serves from poll() and flush() in the thread that calls them
+    (so no lock is needed)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self.delivered = 0
         self.given_up = 0
         self.resent = 0
-        self.last_error: BaseException | None = None
+        self.last_error: KafkaError | None = None
         self._to_resend: deque[Event] = deque()
 
-    def on_delivered(self, _metadata: object) -> None:
-        with self._lock:
+    def on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        """The ``on_delivery`` callback of every produce()."""
+        if error is None:
             self.delivered += 1
+        elif error.code() not in PURGED_ERRORS:
+            key = message.key()
+            self.on_error(key.decode("utf-8") if key is not None else None, message.value(), error)
 
-    def on_error(self, key: str | None, message: bytes, error: BaseException) -> None:
-        # kafka-python fails futures with KafkaError subclasses, whose class says if a retry can help.
-        retriable = getattr(error, "retriable", False)
-        with self._lock:
-            self.last_error = error
-            if retriable:
-                self.resent += 1
-                self._to_resend.append((key, message))
-            else:
-                self.given_up += 1
-            report = not retriable and self.given_up <= MAX_ERRORS_SHOWN
-        if report:
-            print(f"produce: an event of user {key} was not delivered: {error!r}", file=sys.stderr, flush=True)
+    def on_error(self, key: str | None, message: bytes, error: KafkaError) -> None:
+        """An event that failed: kept to be sent again when that can help, else given up."""
+        self.last_error = error
+        if is_resendable(error):
+            self.resent += 1
+            self._to_resend.append((key, message))
+        else:
+            self.give_up(key, error)
+
+    def give_up(self, key: str | None, error: KafkaError) -> None:
+        """An event that will not be sent again: counted, and its error printed if among the first."""
+        self.last_error = error
+        self.given_up += 1
+        if self.given_up <= MAX_ERRORS_SHOWN:
+            print(f"produce: an event of user {key} was not delivered: {describe(error)}", file=sys.stderr, flush=True)
 
     def take_resends(self) -> list[Event]:
-        with self._lock:
-            events = list(self._to_resend)
-            self._to_resend.clear()
+        if not self._to_resend:
+            return []
+        events = list(self._to_resend)
+        self._to_resend.clear()
         return events
 
 
@@ -312,8 +352,8 @@ class ProgressReporter:
         pending = taken - tracker.delivered - tracker.given_up
         if pending > 0:
             line += f", {pending:,} awaiting acknowledgement"
-        if tracker.resent:
-            line += f", {tracker.resent:,} resent (last error: {tracker.last_error})"
+        if tracker.resent and tracker.last_error is not None:
+            line += f", {tracker.resent:,} resent (last error: {describe(tracker.last_error)})"
         print(line, file=sys.stderr, flush=True)
         self._last_time, self._last_delivered = now, tracker.delivered
 
@@ -321,22 +361,92 @@ class ProgressReporter:
 # -- producing ---------------------------------------------------------------------------------
 
 
-def new_producer(bootstrap_servers: str) -> KafkaProducer:
-    return KafkaProducer(
-        bootstrap_servers=bootstrap_servers,
-        key_serializer=lambda key: key.encode("utf-8") if key is not None else None,
-        acks="all",
-        # Idempotence (kafka-python >= 2.1) makes retried batches land once and in order; it
-        # also limits each connection to one request in flight, which keeps per-key order.
-        enable_idempotence=True,
-        retries=float("inf"),
-        delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
-        max_block_ms=MAX_BLOCK_MS,
-        linger_ms=LINGER_MS,
-        batch_size=64 * 1024,
-        # Reconnect within a second of a restarted broker instead of backing off to 30 s.
-        reconnect_backoff_max_ms=1000,
+class NoBrokerError(ConnectionError):
+    """No Kafka broker answered at the bootstrap servers within BROKER_WAIT_S."""
+
+
+class ClientLog:
+    """librdkafka's log (the ``logger`` of the producer's config) and its error callback
+    (``error_cb``), written to Python logging: its log under ``producer.kafka.librdkafka`` (its
+    warnings at INFO), its errors under ``producer.kafka`` at WARNING (a fatal one at ERROR)
+    with the error's name in the record's ``kafka_error``.
+
+    Both are served by poll() and flush() in the producing thread. A problem (an error code, all
+    the "broker unreachable" ones being one, or a facility of librdkafka's log) is logged at its
+    level when it first comes and when it comes back after PROBLEM_QUIET_S without it; in
+    between it is logged at DEBUG, so that an outage is one line, not one a reconnect attempt.
+    """
+
+    def __init__(self) -> None:
+        self.librdkafka = logging.getLogger("producer.kafka.librdkafka")
+        self.silenced = False
+        self._last_seen: dict[object, float] = {}
+
+    def _first_in_a_while(self, problem: object) -> bool:
+        now = time.monotonic()
+        last = self._last_seen.get(problem)
+        self._last_seen[problem] = now
+        return last is None or now - last > PROBLEM_QUIET_S
+
+    def error(self, error: KafkaError) -> None:
+        if self.silenced:
+            return
+        problem = "connection" if error.code() in CONNECTION_ERRORS else error.code()
+        if error.fatal():
+            level = logging.ERROR
+        elif self._first_in_a_while(problem):
+            level = logging.WARNING
+        else:
+            level = logging.DEBUG
+        kafka_log.log(level, "produce: Kafka client error: %s", describe(error), extra={"kafka_error": error.name()})
+
+    def log(self, level: int, message: str, facility: str, *args: object) -> None:
+        if self.silenced:
+            return
+        if level == logging.WARNING:
+            # What librdkafka warns of it handles itself (a broker just started that grants no
+            # producer id yet, a partition without a leader while the broker restarts); what it
+            # cannot handle comes to error() or to the delivery reports.
+            level = logging.INFO
+        if level > logging.DEBUG and (facility == "FAIL" or not self._first_in_a_while(facility)):
+            # Connection failures (facility FAIL) also come to error(), which says them once.
+            level = logging.DEBUG
+        self.librdkafka.log(level, message, facility, *args)
+
+
+def new_producer(bootstrap_servers: str) -> Producer:
+    """An idempotent producer connected to ``bootstrap_servers``; raises NoBrokerError when no
+    broker answers there within BROKER_WAIT_S."""
+    client_log = ClientLog()
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "client.id": "netflix-lambda-produce",
+            "acks": "all",
+            # Idempotence makes retried batches land once and in order (librdkafka keeps per-key
+            # order with up to 5 requests in flight); librdkafka then retries without limit
+            # until the message times out.
+            "enable.idempotence": True,
+            # librdkafka's alias of message.timeout.ms.
+            "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
+            "linger.ms": LINGER_MS,
+            "batch.size": 64 * 1024,
+            # Reconnect within a second of a restarted broker instead of backing off to 10 s.
+            "reconnect.backoff.max.ms": 1000,
+            # The Java client's partitioner (and kafka-python's): a user's events go to the same
+            # partition as they did with kafka-python.
+            "partitioner": "murmur2_random",
+            "logger": client_log,
+            "error_cb": client_log.error,
+        }
     )
+    try:
+        producer.list_topics(timeout=BROKER_WAIT_S)
+    except KafkaException as error:
+        # Its queued "connection refused" reports would only repeat what the caller says.
+        client_log.silenced = True
+        raise NoBrokerError(f"no Kafka broker answers at {bootstrap_servers}: {describe(error.args[0])}") from None
+    return producer
 
 
 def produce(
@@ -354,6 +464,7 @@ def produce(
 
     ``limit`` stops after that many events; ``live`` stamps each event's ``timestamp`` with its
     send time. Returns once every event is acknowledged, or on Ctrl-C after a last flush.
+    Raises NoBrokerError when no broker answers at ``bootstrap_servers``.
     """
     return send_events(
         bootstrap_servers,
@@ -389,19 +500,22 @@ def send_events(
         for key, message in events:
             for resend_key, resend_message in tracker.take_resends():
                 pacer.wait()
-                _send(producer, topic, resend_key, resend_message, tracker)
+                _send(producer, topic, resend_key, resend_message, tracker, reporter, taken)
             pacer.wait()
             taken += 1
-            _send(producer, topic, key, with_send_time(message) if live else message, tracker)
+            _send(producer, topic, key, with_send_time(message) if live else message, tracker, reporter, taken)
             reporter.maybe_report(taken)
         _drain(producer, topic, tracker, reporter, taken)
     except KeyboardInterrupt:
         print("produce: interrupted; waiting for the events already sent", file=sys.stderr, flush=True)
         # What is still unacknowledged after this is counted as failed below.
-        with contextlib.suppress(KafkaTimeoutError, KeyboardInterrupt):
-            producer.flush(timeout=INTERRUPT_FLUSH_TIMEOUT_S)
+        with contextlib.suppress(KeyboardInterrupt):
+            producer.flush(INTERRUPT_FLUSH_TIMEOUT_S)
     finally:
-        producer.close(timeout=0)
+        # Drop what is left (nothing after a drain) so that close(), which flushes, returns at once.
+        with contextlib.suppress(KeyboardInterrupt):
+            producer.purge()
+            producer.close()
     summary = ProduceSummary(
         sent=tracker.delivered,
         failed=taken - tracker.delivered,
@@ -415,24 +529,34 @@ def send_events(
     return summary
 
 
-def _send(producer: KafkaProducer, topic: str, key: str | None, message: bytes, tracker: DeliveryTracker) -> None:
-    try:
-        future = producer.send(topic, key=key, value=message)
-    except KafkaError as error:  # no metadata or no buffer space within MAX_BLOCK_MS, or too large
-        tracker.on_error(key, message, error)
-        return
-    future.add_callback(tracker.on_delivered)
-    future.add_errback(tracker.on_error, key, message)
-
-
-def _drain(
-    producer: KafkaProducer, topic: str, tracker: DeliveryTracker, reporter: ProgressReporter, taken: int
+def _send(
+    producer: Producer,
+    topic: str,
+    key: str | None,
+    message: bytes,
+    tracker: DeliveryTracker,
+    reporter: ProgressReporter,
+    taken: int,
 ) -> None:
-    """Waits for every acknowledgement, sending failed events again until none is left."""
+    """Hands one event to librdkafka, waiting for room in its queue, and serves the delivery
+    reports that have come in."""
     while True:
         try:
-            producer.flush(timeout=PROGRESS_INTERVAL_S)
-        except KafkaTimeoutError:
+            producer.produce(topic, key=key, value=message, on_delivery=tracker.on_delivery)
+            break
+        except BufferError:  # librdkafka's local queue is full: wait for acknowledgements
+            producer.poll(QUEUE_FULL_POLL_S)
+            reporter.maybe_report(taken)
+        except KafkaException as error:  # this event cannot be sent (larger than the broker takes...)
+            tracker.give_up(key, error.args[0])
+            return
+    producer.poll(0)
+
+
+def _drain(producer: Producer, topic: str, tracker: DeliveryTracker, reporter: ProgressReporter, taken: int) -> None:
+    """Waits for every acknowledgement, sending failed events again until none is left."""
+    while True:
+        if producer.flush(PROGRESS_INTERVAL_S):  # events still unacknowledged
             reporter.maybe_report(taken)
             continue
         resends = tracker.take_resends()
@@ -440,4 +564,4 @@ def _drain(
             return
         time.sleep(RETRY_PAUSE_S)
         for key, message in resends:
-            _send(producer, topic, key, message, tracker)
+            _send(producer, topic, key, message, tracker, reporter, taken)

@@ -12,10 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaConnectionError, MessageSizeTooLargeError
-from kafka.future import Future
 
 from netflix_devtools.local_kafka import KafkaBrokerError, LocalKafkaBroker, free_port
 from producer import producer as producer_module
@@ -165,12 +164,14 @@ def wait_until(condition, what: str, timeout: float = 300) -> None:
 
 
 def producer_connection_errors(caplog: pytest.LogCaptureFixture) -> int:
-    """Failed connection attempts the producer's network thread logged (kafka-python's own log)."""
+    """The "broker unreachable" errors librdkafka reported to the producer (its error callback,
+    logged under producer.kafka at WARNING, once per outage)."""
     return sum(
         1
         for record in caplog.records
-        if record.threadName.startswith("kafka-python-producer")
-        and "Connect attempt returned error" in record.getMessage()
+        if record.name == "producer.kafka"
+        and record.levelno >= logging.WARNING
+        and getattr(record, "kafka_error", None) in ("_TRANSPORT", "_ALL_BROKERS_DOWN")
     )
 
 
@@ -179,7 +180,7 @@ def test_broker_restart_while_producing_loses_and_duplicates_no_event(
 ) -> None:
     broker = private_kafka_broker
     broker.ensure_topic("restart", 3)
-    caplog.set_level(logging.ERROR, logger="kafka")
+    caplog.set_level(logging.WARNING, logger="producer.kafka")
     summaries = []
     producing = threading.Thread(
         target=lambda: summaries.append(
@@ -279,38 +280,75 @@ def test_pacer_sleeps_in_batches_at_high_rates() -> None:
     assert len(sleeps) <= 250
 
 
-# -- delivery failures, with a stand-in for KafkaProducer ----------------------------------------
+# -- delivery failures, with a stand-in for confluent-kafka's Producer ---------------------------
+
+
+class ScriptedMessage:
+    """What a delivery report carries: the message as librdkafka holds it (key and value as bytes)."""
+
+    def __init__(self, key: str | None, value: bytes):
+        self._key = key.encode() if key is not None else None
+        self._value = value
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def value(self) -> bytes:
+        return self._value
 
 
 class ScriptedProducer:
-    """Answers each send() as ``outcome(attempt of this message, number of this call)`` says:
-    None delivers, an exception fails the future, KeyboardInterrupt is raised as Ctrl-C would be."""
+    """Answers each produce() as ``outcome(attempt of this message, number of this call)`` says:
+    None delivers, a KafkaError fails the delivery, a KafkaException is raised from produce()
+    itself, KeyboardInterrupt is raised as Ctrl-C would be. As with librdkafka, the delivery
+    reports are served by poll() and flush() only, and produce() raises BufferError while
+    ``capacity`` messages await theirs; a ``slow`` one has none to serve in poll(0)."""
 
-    def __init__(self, outcome):
+    def __init__(self, outcome, capacity: int = 1_000_000, slow: bool = False):
         self.outcome = outcome
+        self.capacity = capacity
+        self.slow = slow
         self.attempts: Counter[bytes] = Counter()
         self.delivered: list[bytes] = []
         self.calls = 0
+        self.queue_full = 0
+        self._reports: list[tuple] = []
 
-    def send(self, topic: str, key: str | None, value: bytes) -> Future:
+    def produce(self, topic: str, key: str | None = None, value: bytes = b"", on_delivery=None) -> None:
+        if len(self._reports) >= self.capacity:
+            self.queue_full += 1
+            raise BufferError("Local: Queue full")
         self.attempts[value] += 1
         self.calls += 1
         result = self.outcome(self.attempts[value], self.calls)
         if result is KeyboardInterrupt:
             raise KeyboardInterrupt
-        if isinstance(result, MessageSizeTooLargeError):
-            raise result  # kafka-python raises this one from send() itself
-        future = Future()
+        if isinstance(result, KafkaException):
+            raise result  # librdkafka refuses this one in produce() itself
         if result is None:
             self.delivered.append(value)
-            return future.success(None)
-        return future.failure(result)
+        self._reports.append((on_delivery, result, ScriptedMessage(key, value)))
 
-    def flush(self, timeout: float | None = None) -> None:
-        pass
+    def poll(self, timeout: float | None = None) -> int:
+        if self.slow and not timeout:
+            return 0  # no acknowledgement has come yet
+        return self._serve()
 
-    def close(self, timeout: float | None = None) -> None:
-        pass
+    def flush(self, timeout: float | None = None) -> int:
+        self._serve()
+        return len(self._reports)
+
+    def _serve(self) -> int:
+        reports, self._reports = self._reports, []
+        for on_delivery, error, message in reports:
+            on_delivery(error, message)
+        return len(reports)
+
+    def purge(self) -> None:
+        self._reports.clear()
+
+    def close(self) -> bool:
+        return True
 
 
 def produce_with(monkeypatch: pytest.MonkeyPatch, fake: ScriptedProducer, limit: int):
@@ -320,18 +358,36 @@ def produce_with(monkeypatch: pytest.MonkeyPatch, fake: ScriptedProducer, limit:
 
 
 def test_events_failing_after_all_producer_retries_are_sent_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = ScriptedProducer(lambda attempt, _: KafkaConnectionError("broker away") if attempt < 3 else None)
+    # A message that timed out in librdkafka's retries, then one that found no broker.
+    failures = {1: KafkaError(KafkaError._MSG_TIMED_OUT), 2: KafkaError(KafkaError._TRANSPORT)}
+    fake = ScriptedProducer(lambda attempt, _: failures.get(attempt))
     summary = produce_with(monkeypatch, fake, limit=50)
     assert (summary.sent, summary.failed) == (50, 0)
     assert sorted(fake.delivered) == sorted(sample_lines()[:50])
     assert set(fake.attempts.values()) == {3}
 
 
-def test_non_retriable_failures_are_counted_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = ScriptedProducer(lambda _, call: MessageSizeTooLargeError("too large") if call == 11 else None)
+@pytest.mark.parametrize(
+    "failure",
+    [
+        KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)),  # refused by produce()
+        KafkaError(KafkaError.MSG_SIZE_TOO_LARGE),  # refused by the broker
+    ],
+    ids=["from-produce", "in-delivery-report"],
+)
+def test_non_retriable_failures_are_counted_not_retried(monkeypatch: pytest.MonkeyPatch, failure) -> None:
+    fake = ScriptedProducer(lambda _, call: failure if call == 11 else None)
     summary = produce_with(monkeypatch, fake, limit=20)
     assert (summary.sent, summary.failed) == (19, 1)
     assert max(fake.attempts.values()) == 1
+
+
+def test_a_full_local_queue_waits_for_acknowledgements(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = ScriptedProducer(lambda *_: None, capacity=5, slow=True)
+    summary = produce_with(monkeypatch, fake, limit=30)
+    assert (summary.sent, summary.failed) == (30, 0)
+    assert fake.queue_full > 0
+    assert set(fake.attempts.values()) == {1}
 
 
 def test_ctrl_c_stops_reading_and_reports_the_counts(monkeypatch: pytest.MonkeyPatch) -> None:
