@@ -13,9 +13,9 @@ acknowledged) is counted as failed and reported.
 
 The producer is confluent-kafka's (librdkafka, in C) rather than kafka-python's, which the rest
 of the project uses (the broker's admin client, the broker probe, the tests' and benchmarks'
-consumers): kafka-python spends about 0.25 ms of CPU per event in Python, half a core at 2,000
-events a second, and tops out at 7,000 to 8,000 a second, short of the 10,000 the benchmarks
-offer while Spark needs the same cores. librdkafka's own log and errors go to Python logging
+consumers): kafka-python took half a core to send 2,000 live-stamped events a second, a tenth with
+librdkafka, and topped out at 7,000 to 8,000 a second, short of the 10,000 the benchmarks offer
+while Spark needs the same cores. librdkafka's own log and errors go to Python logging
 under ``producer.kafka``, one line per problem.
 """
 
