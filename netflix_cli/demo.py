@@ -186,12 +186,15 @@ class Demo:
                 raise DemoError(f"the dashboards did not answer at {url} in {DASHBOARD_DEADLINE:.0f} s")
             time.sleep(POLL_SECONDS)
         dagster_home = self.settings.dagster_home
+        # The web server alone, not `dagster dev`: its daemon would run engagement_stream_sensor,
+        # which starts a second streaming job on the checkpoint of the one the demo runs.
+        webserver = Path(sys.executable).with_name("dagster-webserver")
         say(
             f"[7/{STAGES}] running. Look at:\n"
             f"      Real-Time Engagement  http://127.0.0.1:{self.port}/realtime\n"
             f"      Historical Trends     http://127.0.0.1:{self.port}/history\n"
             f"      Dagster UI            cd {Path.cwd()} && DAGSTER_HOME={dagster_home} "
-            f"{Path(sys.executable).with_name('dagster')} dev -m netflix_assets.definitions -h 127.0.0.1\n"
+            f"{webserver} -m netflix_assets.definitions -h 127.0.0.1\n"
             f'      the warehouse         netflix-lambda query "SELECT * FROM {contract.ENGAGEMENT_HEALTH_SERVING} '
             'ORDER BY window_start DESC LIMIT 10"\n'
             "      Ctrl-C stops it all"
