@@ -92,11 +92,7 @@ def parse_watch_events(kafka_records: DataFrame) -> DataFrame:
     """
     text = F.col("value").cast(StringType())
     options = {"mode": "PERMISSIVE", "allowNonNumericNumbers": "true", "columnNameOfCorruptRecord": CORRUPT_RECORD}
-    parses = F.struct(
-        F.from_json(text, _with_corrupt_record(WATCH_EVENT_SCHEMA), options).alias(_EVENT),
-        # A map parse is NULL exactly when the text is not one JSON object (garbage, an array, a scalar).
-        F.from_json(text, MapType(StringType(), StringType()), options).isNotNull().alias(_IS_JSON_OBJECT),
-    )
+    event = F.from_json(text, _with_corrupt_record(WATCH_EVENT_SCHEMA), options)
     decoded = kafka_records.select(
         text.alias("raw_value"),
         "topic",
@@ -106,11 +102,16 @@ def parse_watch_events(kafka_records: DataFrame) -> DataFrame:
         # Parsed inside a generator (one row in, one out): the optimizer pushes a later filter on
         # the fields (valid_events) below a projection by copying the parse into the condition,
         # once per field it tests, but never below a generator.
-        F.inline(F.array(parses)),
+        F.inline(F.array(F.struct(event.alias(_EVENT)))),
     )
+    # A message the event schema reads without a corrupt record is a JSON object. Only the others
+    # are parsed again, as a map, which is NULL exactly when the text is not one JSON object
+    # (garbage, an array, a scalar): a second parse of every message cost as much as the first.
+    read_cleanly = F.col(_EVENT).isNotNull() & F.col(f"{_EVENT}.{CORRUPT_RECORD}").isNull()
+    is_json_object = read_cleanly | F.from_json("raw_value", MapType(StringType(), StringType()), options).isNotNull()
     typed = decoded.select(
         *KAFKA_METADATA_COLUMNS,
-        _IS_JSON_OBJECT,
+        is_json_object.alias(_IS_JSON_OBJECT),
         _EVENT,
         *[_event_field(field) for field in WATCH_EVENT_SCHEMA.fields],
     )
