@@ -137,13 +137,16 @@ def archived_events(parsed: DataFrame) -> DataFrame:
 def deduplicate_events(events: DataFrame) -> DataFrame:
     """Drops repeats of (session_id, event_time): on a stream those seen within the watermark.
 
-    Spark allows dropDuplicatesWithinWatermark on streams only. Since event_time is part of the key,
-    all copies of a key share one event time, so on a batch it keeps one copy of each key; the first
-    Kafka record, as the stream does (copies of a session share its user's partition, read in order).
+    On a stream Spark keeps each key until the watermark passes its event time, and drops an event
+    older than the watermark as late before it is looked up, so no repeat gets through. (Spark's
+    dropDuplicatesWithinWatermark, meant for keys without the event time, would keep every key a
+    watermark delay longer: twice the state, which Spark scans whole each batch to evict.) On a
+    batch, all copies of a key share its event time; it keeps the first Kafka record of each key,
+    as the stream does (copies of a session share its user's partition, read in order).
     """
     key = list(DEDUPLICATION_KEY)
     if events.isStreaming:
-        return events.withWatermark("event_time", WATERMARK_DELAY).dropDuplicatesWithinWatermark(key)
+        return events.withWatermark("event_time", WATERMARK_DELAY).dropDuplicates(key)
     first_record = Window.partitionBy(*key).orderBy("topic", "partition", "offset")
     return events.withColumn("_copy", F.row_number().over(first_record)).filter(F.col("_copy") == 1).drop("_copy")
 
