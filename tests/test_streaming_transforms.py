@@ -94,7 +94,10 @@ def test_bare_nan_is_read_as_null_and_values_are_typed(spark: SparkSession) -> N
 
 
 def test_every_kind_of_malformed_message_gets_its_reason(spark: SparkSession) -> None:
-    cases = [*malformed_messages(), (b"", "not_json"), (None, "not_json")]
+    # Valid JSON that is no object: the event schema's parse may read these without a corrupt
+    # record, so they test the map parse that only runs for messages not read cleanly.
+    not_objects = [(b"[" + message(event("in_array", "2025-12-01 10:00:00")) + b"]", "not_json"), (b"null", "not_json")]
+    cases = [*malformed_messages(), *not_objects, (b"", "not_json"), (None, "not_json")]
     assert {reason for _, reason in cases} == set(QUARANTINE_REASONS), "a case for every reason"
     good = message(event("session_good", "2025-12-01 10:00:00"))
     values = [value for value, _ in cases] + [good]
