@@ -6,7 +6,8 @@ to recompute), produce live events, serve the dashboards, and recompute the spee
 days whenever there are new ones. Every stage prints what it does; each long-lived part is a child
 process in its own process group (its own JVM or server, and DuckDB wants one writing process at a
 time, which short transactions make work), with its log under ``data/logs``. Ctrl-C stops them
-all, newest first, and says so once none is left. A second run reuses what the first built.
+all, newest first, and says so once none is left; so do SIGTERM and SIGHUP (a service manager, a
+closed terminal). A second run reuses what the first built.
 """
 
 from __future__ import annotations
@@ -41,6 +42,19 @@ STOP_DEADLINE = 30.0
 
 class DemoError(RuntimeError):
     """A stage that could not finish; the message says which and where its log is."""
+
+
+class StopSignal(BaseException):
+    """SIGTERM or SIGHUP: the demo stops what it started, as on Ctrl-C (and, like it, no Exception)."""
+
+
+# Without handlers these signals end the demo at once and leave its children (each in its own
+# process group, out of the signal's reach) running: the broker, the stream's JVM, the dashboard.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _raise_stop_signal(signal_number: int, _frame: object) -> None:
+    raise StopSignal(signal.Signals(signal_number).name)
 
 
 def say(message: str) -> None:
@@ -100,6 +114,7 @@ class Demo:
     def run(self) -> int:
         say(f"demo: the lambda architecture end to end in {Path.cwd()} (data under data/); Ctrl-C stops everything")
         code = 0
+        previous_handlers = {number: signal.signal(number, _raise_stop_signal) for number in STOP_SIGNALS}
         try:
             self._generate()
             self._batch()
@@ -110,11 +125,18 @@ class Demo:
             self._watch()
         except KeyboardInterrupt:
             say("\ndemo: Ctrl-C, stopping what the demo started")
+        except StopSignal as stop:
+            say(f"\ndemo: {stop}, stopping what the demo started")
         except (DemoError, KafkaBrokerError, WarehouseError) as error:
             print(f"netflix-lambda demo: {error}", file=sys.stderr, flush=True)
             code = 1
         finally:
+            # A second SIGTERM (a service manager repeating itself) must not cut the stopping short.
+            for number in STOP_SIGNALS:
+                signal.signal(number, signal.SIG_IGN)
             self._stop_all()
+            for number, handler in previous_handlers.items():
+                signal.signal(number, handler)
         return code
 
     # --- the stages --------------------------------------------------------------------------------

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import os
+import signal
 import subprocess
 import sys
+import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from netflix_cli.demo import Demo
 from netflix_core import contract
 from netflix_core.lake import LakePaths, missing_raw_files, months_between
 from netflix_core.settings import Settings, load_settings
@@ -331,3 +335,25 @@ def test_missing_raw_files_and_no_broker_are_one_line(tmp_path: Path) -> None:
     stream = cli("stream", env=env, cwd=tmp_path)
     assert stream.returncode == 2 and "no Kafka broker answers" in stream.stderr
     assert "netflix-lambda kafka start" in stream.stderr and "Traceback" not in stream.stderr
+
+
+def test_sigterm_stops_what_the_demo_started_as_ctrl_c_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stand-in for a long-lived part (broker, stream, dashboard): a process with a child of its own.
+    long_lived = "import subprocess, time; subprocess.Popen(['sleep', '300']); time.sleep(300)"
+    monkeypatch.setattr(Demo, "_command", lambda self, *arguments: [sys.executable, "-c", long_lived])
+    started = []
+
+    def first_stage(demo: Demo) -> None:
+        started.append(demo._start("long-lived"))
+        time.sleep(0.5)  # lets it start its child
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+        pytest.fail("SIGTERM did not interrupt the demo")
+
+    monkeypatch.setattr(Demo, "_generate", first_stage)
+    handler_before = signal.getsignal(signal.SIGTERM)
+    settings = load_settings({"NETFLIX_DUCKDB_PATH": str(tmp_path / "data" / "w.duckdb")})
+
+    assert Demo(settings, sessions=10, rate=1.0, port=8501).run() == 0
+    assert not started[0]._group_alive(), "the part the demo started outlived it"
+    assert signal.getsignal(signal.SIGTERM) is handler_before
