@@ -114,7 +114,10 @@ class Demo:
     def run(self) -> int:
         say(f"demo: the lambda architecture end to end in {Path.cwd()} (data under data/); Ctrl-C stops everything")
         code = 0
-        previous_handlers = {number: signal.signal(number, _raise_stop_signal) for number in STOP_SIGNALS}
+        # SIGINT is also the clean stop the demo sends each child. A shell that starts the demo in
+        # the background ignores SIGINT, and the children would inherit that and ignore the stop.
+        handlers = {signal.SIGINT: signal.default_int_handler, **dict.fromkeys(STOP_SIGNALS, _raise_stop_signal)}
+        previous_handlers = {number: signal.signal(number, handler) for number, handler in handlers.items()}
         try:
             self._generate()
             self._batch()

@@ -337,7 +337,7 @@ def test_missing_raw_files_and_no_broker_are_one_line(tmp_path: Path) -> None:
     assert "netflix-lambda kafka start" in stream.stderr and "Traceback" not in stream.stderr
 
 
-def test_sigterm_stops_what_the_demo_started_as_ctrl_c_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sigterm_stops_the_demos_parts_cleanly_even_from_a_background_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A stand-in for a long-lived part (broker, stream, dashboard): a process with a child of its own.
     long_lived = "import subprocess, time; subprocess.Popen(['sleep', '300']); time.sleep(300)"
     monkeypatch.setattr(Demo, "_command", lambda self, *arguments: [sys.executable, "-c", long_lived])
@@ -351,9 +351,14 @@ def test_sigterm_stops_what_the_demo_started_as_ctrl_c_does(tmp_path: Path, monk
         pytest.fail("SIGTERM did not interrupt the demo")
 
     monkeypatch.setattr(Demo, "_generate", first_stage)
-    handler_before = signal.getsignal(signal.SIGTERM)
     settings = load_settings({"NETFLIX_DUCKDB_PATH": str(tmp_path / "data" / "w.duckdb")})
-
-    assert Demo(settings, sessions=10, rate=1.0, port=8501).run() == 0
+    # As a shell starts a command in the background: SIGINT ignored, which children inherit.
+    handlers_before = {number: signal.signal(number, signal.SIG_IGN) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert Demo(settings, sessions=10, rate=1.0, port=8501).run() == 0
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        for number, handler in handlers_before.items():
+            signal.signal(number, handler)
     assert not started[0]._group_alive(), "the part the demo started outlived it"
-    assert signal.getsignal(signal.SIGTERM) is handler_before
+    assert started[0].process.returncode == -signal.SIGINT, "the part was not stopped by the clean stop, SIGINT"
