@@ -337,7 +337,9 @@ def test_missing_raw_files_and_no_broker_are_one_line(tmp_path: Path) -> None:
     assert "netflix-lambda kafka start" in stream.stderr and "Traceback" not in stream.stderr
 
 
-def test_sigterm_stops_the_demos_parts_cleanly_even_from_a_background_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sigterm_stops_the_demos_parts_cleanly_even_from_a_background_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A stand-in for a long-lived part (broker, stream, dashboard): a process with a child of its own.
     long_lived = "import subprocess, time; subprocess.Popen(['sleep', '300']); time.sleep(300)"
     monkeypatch.setattr(Demo, "_command", lambda self, *arguments: [sys.executable, "-c", long_lived])
