@@ -8,7 +8,10 @@ to hear about each committed micro-batch.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 
 from pyspark import StorageLevel
@@ -30,6 +33,7 @@ from spark_streaming.sink import EngagementSink, SparkCheckpoint
 QUERY_NAME = ENGAGEMENT_HEALTH_REALTIME.name
 MAX_EVENTS_PER_BATCH = 500_000
 ROCKSDB_STATE_STORE = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+STOP_POLL_SECONDS = 0.5
 
 
 class DimensionError(RuntimeError):
@@ -162,10 +166,40 @@ def run_stream(
         on_batch,
     )
     try:
-        query.awaitTermination()
+        await_termination(query)
     finally:
         if query.isActive:
             query.stop()
+
+
+def await_termination(query: StreamingQuery) -> None:
+    """Waits until the query ends, or until Ctrl-C, which lets the micro-batch in flight commit first.
+
+    PySpark's own Ctrl-C handler cancels every running job: the batch in flight failed (to be run
+    again on the next start) and the stream ended in Java and Python tracebacks. A second Ctrl-C
+    stops at once.
+    """
+    if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
+        query.awaitTermination()
+        return
+    interrupted = threading.Event()
+
+    def on_ctrl_c(_signal_number: int, _frame: object) -> None:
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        interrupted.set()
+
+    previous_handler = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        while not interrupted.is_set():
+            if query.awaitTermination(STOP_POLL_SECONDS):
+                return
+        print("stopping after the micro-batch in flight (Ctrl-C again to stop at once)", flush=True)
+        while query.status["isTriggerActive"]:
+            time.sleep(STOP_POLL_SECONDS / 5)
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+    raise KeyboardInterrupt
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -796,3 +796,43 @@ def test_sigkill_mid_stream_and_restart_neither_loses_nor_double_counts(
         KafkaTopic(settings.kafka_bootstrap_servers),
     )
     kill_at_seeded_points_then_catch_up(settings, layer, local_checkpoint_files(layer.checkpoint), tmp_path)
+
+
+def test_ctrl_c_lets_the_batch_in_flight_commit_then_stops_cleanly(
+    streaming_settings: Settings, private_kafka_broker: LocalKafkaBroker, tmp_path: Path
+) -> None:
+    settings = streaming_settings.with_overrides(
+        lake_uri=str(tmp_path / "lake"),
+        duckdb_path=str(tmp_path / "warehouse.duckdb"),
+        checkpoint_uri=str(tmp_path / "checkpoints"),
+        kafka_bootstrap_servers=private_kafka_broker.bootstrap_servers,
+        spark_driver_memory="1g",
+    )
+    layer = SpeedLayer(
+        LakePaths.from_settings(settings),
+        DuckDBWarehouse(settings.duckdb_path),
+        KafkaTopic(settings.kafka_bootstrap_servers),
+    )
+    checkpoint = local_checkpoint_files(layer.checkpoint)
+    log = tmp_path / "stream.log"
+    chunks = tmp_path / "chunks"
+    chunks.mkdir()
+    stop_producing = threading.Event()
+    producing = threading.Thread(target=produce_until, args=(layer.kafka.bootstrap_servers, chunks, stop_producing))
+    producing.start()
+    try:
+        job = start_job(settings, log, "--trigger", "2")
+        in_flight = wait_for_kill_point("planned", checkpoint, 2, job, log)
+        os.killpg(job.pid, signal.SIGINT)  # what Ctrl-C does: the terminal signals the whole group
+        assert job.wait(timeout=SIGKILL_DEADLINE_SECONDS) == 130, log.read_text()[-3000:]
+    finally:
+        stop_producing.set()
+        producing.join()
+    output = log.read_text()
+    assert "stopped; the next start resumes from the checkpoint" in output, output[-3000:]
+    assert "Traceback" not in output and "terminated with error" not in output, output[-3000:]
+    assert in_flight in batch_ids(checkpoint, "commits"), f"batch {in_flight}, in flight at Ctrl-C, was cancelled"
+
+    resumed = start_job(settings, log, "--available-now")
+    assert resumed.wait(timeout=SIGKILL_DEADLINE_SECONDS) == 0, log.read_text()[-3000:]
+    assert_stream_matches_topic(layer)
