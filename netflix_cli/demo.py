@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -357,12 +356,3 @@ class Demo:
             self.broker_started.stop()
         stopped = len(self.children) + (self.broker_started is not None)
         say(f"demo: stopped; {stopped} process(es) it started are gone. `netflix-lambda demo` again resumes here.")
-
-
-def port_taken(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False

@@ -8,6 +8,8 @@ and exit code 2.
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import sys
 import warnings
 from importlib.metadata import version
@@ -23,6 +25,25 @@ def fail(command: str, message: str) -> int:
     return USAGE_ERROR
 
 
+def port_number(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, not {port}")
+    return port
+
+
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why a server could not listen on host:port (taken, or not this machine's address), else None."""
+    try:
+        with socket.create_server((host, port)):
+            return None
+    except OSError as error:
+        return f"cannot listen on {host}:{port}: {os.strerror(error.errno) if error.errno else error}"
+
+
 def _generate(args: argparse.Namespace, settings: Settings) -> int:
     from netflix_devtools.datagen import generate
 
@@ -33,6 +54,8 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
         )  # fmt: skip
     except ValueError as error:
         return fail("generate", str(error))
+    except OSError as error:
+        return fail("generate", f"cannot write {args.out}: {error.strerror or error}")
     for file_name, rows in summary.rows.items():
         print(f"wrote {rows:>12,} rows  {Path(summary.out_dir) / file_name}")
     print(f"generated in {summary.seconds:.1f} s")
@@ -42,15 +65,14 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
 def _kafka(args: argparse.Namespace, settings: Settings) -> int:
     from netflix_devtools.local_kafka import KafkaBrokerError, LocalKafkaBroker
 
-    broker = LocalKafkaBroker.from_settings(settings)
     try:
+        broker = LocalKafkaBroker.from_settings(settings)
         if args.action == "start":
             broker.start()
         elif args.action == "stop":
             broker.stop()
-    except KafkaBrokerError as error:
-        print(f"netflix-lambda kafka {args.action}: {error}", file=sys.stderr)
-        return 1
+    except (KafkaBrokerError, ValueError) as error:  # ValueError: KAFKA_BOOTSTRAP_SERVERS is no host:port
+        return fail(f"kafka {args.action}", str(error))
     status = broker.status()
     state = f"running (pid {status.pid})" if status.running else "stopped"
     print(
@@ -100,14 +122,15 @@ def _recompute(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from netflix_cli.demo import Demo, port_taken
+    from netflix_cli.demo import Demo
 
     if settings.is_prod:
         return fail("demo", "runs on the embedded defaults; unset NETFLIX_ENV or set it to local")
     if args.sessions <= 0 or args.rate <= 0:
         return fail("demo", "--sessions and --rate must be positive")
-    if not 0 < args.port < 65536 or port_taken(args.port):
-        return fail("demo", f"cannot serve the dashboards on 127.0.0.1:{args.port}: the port is taken or invalid")
+    problem = cannot_listen("127.0.0.1", args.port)
+    if problem:
+        return fail("demo", f"{problem} (the dashboards' port, --port)")
     return Demo(settings, args.sessions, args.rate, args.port).run()
 
 
@@ -141,6 +164,9 @@ def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
     from netflix_core.warehouse import READER_LOCK_TIMEOUT_SECONDS, WarehouseError, open_warehouse
     from netflix_dashboard import serve
 
+    problem = cannot_listen(args.host, args.port)
+    if problem:
+        return fail("dashboard", problem)
     try:
         warehouse = open_warehouse(settings, READER_LOCK_TIMEOUT_SECONDS)
     except WarehouseError as error:
@@ -152,10 +178,7 @@ def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
         f"(warehouse {settings.warehouse_description}); Ctrl-C stops them",
         flush=True,
     )
-    try:
-        serve(warehouse, host=args.host, port=args.port)
-    except OSError as error:  # the port is taken, or the address is not this machine's
-        return fail("dashboard", f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
+    serve(warehouse, host=args.host, port=args.port)
     return 0
 
 
@@ -206,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--sessions", type=int, default=20_000, help="watch sessions to generate (default 20,000)")
     demo.add_argument("--rate", type=float, default=20.0, help="live events per second (default 20)")
-    demo.add_argument("--port", type=int, default=8501, help="the dashboards' port (default 8501)")
+    demo.add_argument("--port", type=port_number, default=8501, help="the dashboards' port (default 8501)")
     demo.set_defaults(handler=_demo)
 
     stream = commands.add_parser("stream", help="run the streaming query")
@@ -215,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dashboard = commands.add_parser("dashboard", help="serve the Real-Time Engagement and Historical Trends dashboards")
     dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    dashboard.add_argument("--port", type=int, default=8501)
+    dashboard.add_argument("--port", type=port_number, default=8501)
     dashboard.set_defaults(handler=_dashboard)
 
     query = commands.add_parser("query", help="run SQL against the warehouse")

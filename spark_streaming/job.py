@@ -26,7 +26,7 @@ from netflix_core.spark import get_spark_session
 from netflix_core.transforms.cleaning import CleanResult, clean_movies, clean_users
 from netflix_core.transforms.engagement_health import engagement_health, movie_dimension, user_dimension
 from netflix_core.transforms.quality import measure_quality
-from netflix_core.transforms.raw_files import read_raw_csv
+from netflix_core.transforms.raw_files import RawInputError, read_raw_csv
 from netflix_core.warehouse import BatchReport, Warehouse, WarehouseError, open_warehouse
 from spark_streaming.sink import EngagementSink, SparkCheckpoint
 
@@ -248,6 +248,9 @@ def main(
     spark.sparkContext.setLogLevel("WARN")
     try:
         run_stream(settings, spark, warehouse, trigger_seconds=trigger_seconds, available_now=available_now)
+    except RawInputError as error:  # an empty lake, and no raw users or movies to clean instead
+        print(f"stream: {error} (the stream reads the batch layer's clean users and movies)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("stopped; the next start resumes from the checkpoint", flush=True)
         return 130

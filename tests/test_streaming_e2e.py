@@ -836,3 +836,24 @@ def test_ctrl_c_lets_the_batch_in_flight_commit_then_stops_cleanly(
     resumed = start_job(settings, log, "--available-now")
     assert resumed.wait(timeout=SIGKILL_DEADLINE_SECONDS) == 0, log.read_text()[-3000:]
     assert_stream_matches_topic(layer)
+
+
+def test_no_lake_and_no_raw_files_is_one_line_and_exit_code_2(
+    streaming_settings: Settings, kafka_broker: LocalKafkaBroker, tmp_path: Path
+) -> None:
+    settings = streaming_settings.with_overrides(
+        lake_uri=str(tmp_path / "lake"),
+        raw_uri=str(tmp_path / "raw"),
+        duckdb_path=str(tmp_path / "warehouse.duckdb"),
+        checkpoint_uri=str(tmp_path / "checkpoints"),
+        kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
+    )
+    environment = {**os.environ, **settings.to_environ(), "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-m", "spark_streaming", "--available-now"],
+        cwd=REPO, env=environment, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("stream:")]
+    assert len(errors) == 1 and str(tmp_path / "raw") in errors[0], result.stderr[-3000:]

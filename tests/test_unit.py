@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -296,6 +297,9 @@ def test_version() -> None:
         (("recompute", "--from", "2025-02-30"), "not a day"),
         (("recompute", "--to", "2019-12-31"), "outside the daily partitions"),
         (("recompute", "--from", "2025-12-05", "--to", "2025-12-01"), "after"),
+        (("dashboard", "--port", "70000"), "a port is 1 to 65535"),
+        (("demo", "--port", "web"), "not a port number"),
+        (("generate", "--out", "/dev/null/raw"), "cannot write /dev/null/raw"),
     ],
 )
 def test_a_users_mistake_is_one_line_and_exit_code_2(tmp_path: Path, args: tuple[str, ...], says: str) -> None:
@@ -314,6 +318,11 @@ def test_query_errors_are_one_line(tmp_path: Path) -> None:
     bad_sql = cli("query", "SELEC nonsense", env=env, cwd=tmp_path)
     assert bad_sql.returncode == 2 and "Traceback" not in bad_sql.stderr
     assert len(bad_sql.stderr.strip().splitlines()) == 1
+    for not_a_warehouse in (tmp_path / "folder", tmp_path / "notes.txt"):
+        not_a_warehouse.mkdir() if not_a_warehouse.suffix == "" else not_a_warehouse.write_text("not DuckDB\n")
+        wrong_file = cli("query", "SELECT 1", env={**env, "NETFLIX_DUCKDB_PATH": str(not_a_warehouse)}, cwd=tmp_path)
+        assert wrong_file.returncode == 2 and "cannot open the warehouse" in wrong_file.stderr
+        assert len(wrong_file.stderr.strip().splitlines()) == 1, wrong_file.stderr
     ok = cli("query", "SELECT 41 + 1 AS answer", "--format", "csv", env=env, cwd=tmp_path)
     assert ok.returncode == 0 and ok.stdout.splitlines() == ["answer", "42"]
 
@@ -364,3 +373,16 @@ def test_sigterm_stops_the_demos_parts_cleanly_even_from_a_background_shell(
             signal.signal(number, handler)
     assert not started[0]._group_alive(), "the part the demo started outlived it"
     assert started[0].process.returncode == -signal.SIGINT, "the part was not stopped by the clean stop, SIGINT"
+
+
+def test_a_port_in_use_and_a_broker_address_that_is_none_are_one_line(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "NETFLIX_DUCKDB_PATH": str(tmp_path / "w.duckdb"), "DAGSTER_HOME": str(tmp_path)}
+    with socket.create_server(("127.0.0.1", 0)) as occupant:
+        port = str(occupant.getsockname()[1])
+        for command in (("dashboard", "--port", port), ("demo", "--port", port)):
+            result = cli(*command, env=env, cwd=tmp_path)
+            assert result.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in result.stderr, result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1 and not result.stdout, result.stderr
+    status = cli("kafka", "status", env={**env, "KAFKA_BOOTSTRAP_SERVERS": "no-port-here"}, cwd=tmp_path)
+    assert status.returncode == 2 and "Traceback" not in status.stderr
+    assert len(status.stderr.strip().splitlines()) == 1, status.stderr

@@ -72,8 +72,8 @@ class DuckDBWarehouse:
                 connection = duckdb.connect(self.path, read_only=read_only)
                 break
             except duckdb.IOException as error:
-                if "lock" not in str(error).lower():
-                    raise
+                if "lock" not in str(error).lower():  # not a DuckDB file, a folder, no permission
+                    raise WarehouseError(f"cannot open the warehouse {self.path}: {error}") from error
                 if time.monotonic() > deadline:
                     raise WarehouseError(
                         f"{self.path} stayed locked by another process for {self.lock_timeout_seconds:.0f} s"
