@@ -22,7 +22,9 @@ batch_job = dg.define_asset_job(
 )
 
 
-@dg.schedule(job=batch_job, cron_schedule="0 4 * * *", execution_timezone="UTC")
+@dg.schedule(
+    job=batch_job, cron_schedule="0 4 * * *", execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING
+)
 def refresh_current_month(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Daily: the current month keeps filling, so its partition is rebuilt every night."""
     month = context.scheduled_execution_time.strftime("%Y-%m-01")

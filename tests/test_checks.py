@@ -201,6 +201,14 @@ def test_reconciliation_fails_when_the_table_drifts_from_the_fact(lake_copy) -> 
     assert not drifted.passed and drifted.severity == dg.AssetCheckSeverity.ERROR
     assert list(drifted.metadata["mismatched_months"].value) == ["2024-06-01"]
 
+    with duckdb.connect(lake_copy.duckdb_path) as connection:
+        (month,) = connection.execute(
+            "SELECT CAST(MAX(month) AS VARCHAR) FROM netflix_processed.monthly_engagement WHERE month > DATE '2024-06-01'"
+        ).fetchone()
+        connection.execute(f"DELETE FROM netflix_processed.monthly_engagement WHERE month = DATE '{month}'")
+    month_missing = _run_check(check, lake_copy).metadata["mismatched_months"].value
+    assert set(month_missing) == {"2024-06-01", month} and month_missing[month]["table"] == 0
+
 
 # -- blocking checks stop what is downstream of them, in real runs ------------------------------
 
