@@ -87,7 +87,6 @@ REJECT_REASONS = ("missing_key", "bad_date", "bad_value", "duplicate_key", "unkn
 DIM_USERS, DIM_MOVIES = "dim_users", "dim_movies"
 FACT_WATCH_SESSIONS, FACT_REVIEWS, FACT_SEARCHES = "fact_watch_sessions", "fact_reviews", "fact_searches"
 REJECTED_ROWS = "rejected_rows"
-LAKE_TABLES = (DIM_USERS, DIM_MOVIES, FACT_WATCH_SESSIONS, FACT_REVIEWS, FACT_SEARCHES, REJECTED_ROWS)
 # The speed layer's master dataset (section 7b): every valid event the streaming job read, one row
 # per Kafka record, under <lake>/watch_events/event_date=.../query_id=.../batch_id=.../.
 WATCH_EVENTS_ARCHIVE = "watch_events"

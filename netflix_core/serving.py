@@ -15,7 +15,7 @@ from netflix_core import contract
 from netflix_core.contract import ENGAGEMENT_HEALTH_BATCH, ENGAGEMENT_HEALTH_REALTIME, STREAM_BATCHES, WarehouseTable
 from netflix_core.warehouse import Warehouse
 
-WATERMARK_DELAY = timedelta(minutes=contract.WATERMARK_DELAY_MINUTES)
+WATERMARK_DELAY_TIMEDELTA = timedelta(minutes=contract.WATERMARK_DELAY_MINUTES)
 # Both engagement tables are windowed on window_start, the batch view's day column.
 DAY_OF_WINDOW = f"CAST({ENGAGEMENT_HEALTH_BATCH.day_column} AS DATE)"
 
@@ -26,7 +26,7 @@ def speed_layer_watermark(warehouse: Warehouse) -> datetime | None:
         return None
     newest = warehouse.query(f"SELECT MAX(max_event_time) AS newest FROM {STREAM_BATCHES.qualified_name}")
     value = newest["newest"].iloc[0]
-    return None if pd.isna(value) else pd.Timestamp(value).to_pydatetime() - WATERMARK_DELAY
+    return None if pd.isna(value) else pd.Timestamp(value).to_pydatetime() - WATERMARK_DELAY_TIMEDELTA
 
 
 def is_closed(day: date, watermark: datetime | None) -> bool:

@@ -12,7 +12,6 @@ from datetime import date, datetime
 
 from netflix_dashboard import tables
 
-ALERT_LEVELS = ("HIGH", "MEDIUM")
 _ALERTS = "alert_level IN ('HIGH', 'MEDIUM')"
 
 

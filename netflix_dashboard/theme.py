@@ -7,7 +7,6 @@ from datetime import timedelta
 import pandas as pd
 import plotly.graph_objects as go
 
-BACKGROUND = "#0b0d12"
 CARD = "#141821"
 GRID = "#232a36"
 TEXT = "#e6e9ef"

@@ -119,6 +119,8 @@ def read_offset_range(spark: SparkSession, bootstrap_servers: str, start: Offset
         .option("assign", json.dumps(assigned))
         .option("startingOffsets", json.dumps(start))
         .option("endingOffsets", json.dumps(end))
+        # As in the stream: records that retention deleted are skipped (and logged), not a failure.
+        .option("failOnDataLoss", "false")
         .load()
     )
 
