@@ -78,3 +78,15 @@ def test_the_module_the_workspace_names_holds_one_graph_of_both_layers(module_na
     assert SPEC_ASSET_KEYS <= keys, SPEC_ASSET_KEYS - keys
     realtime = graph.get(dg.AssetKey(["netflix_streaming", "engagement_health_realtime"]))
     assert dg.AssetKey(["kafka", "netflix_watch_events"]) in realtime.parent_keys
+
+
+@pytest.mark.parametrize("module_name", workspace_modules())
+def test_the_schedules_and_the_sensor_run_from_the_start(module_name: str) -> None:
+    """The README promises a nightly refresh and a stream kept running without a click in the UI."""
+    module = importlib.import_module(module_name)
+    (definitions,) = [value for value in vars(module).values() if isinstance(value, dg.Definitions)]
+    schedules = {schedule.name: schedule.default_status for schedule in definitions.schedules}
+    assert set(schedules.values()) == {dg.DefaultScheduleStatus.RUNNING}, schedules
+    assert "refresh_current_month" in schedules
+    sensors = {sensor.name: sensor.default_status for sensor in definitions.sensors}
+    assert sensors == {"engagement_stream_sensor": dg.DefaultSensorStatus.RUNNING}
