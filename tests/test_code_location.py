@@ -90,3 +90,20 @@ def test_the_schedules_and_the_sensor_run_from_the_start(module_name: str) -> No
     assert "refresh_current_month" in schedules
     sensors = {sensor.name: sensor.default_status for sensor in definitions.sensors}
     assert sensors == {"engagement_stream_sensor": dg.DefaultSensorStatus.RUNNING}
+
+
+@pytest.mark.parametrize(
+    ("environment", "warehouse", "other"),
+    [({}, "duckdb", "bigquery"), ({"NETFLIX_ENV": "prod", "GCP_PROJECT": "netflix-prod"}, "bigquery", "duckdb")],
+    ids=["local", "prod"],
+)
+def test_every_warehouse_asset_names_the_environments_warehouse(
+    environment: dict[str, str], warehouse: str, other: str
+) -> None:
+    from netflix_assets.definitions import build_definitions
+    from netflix_core.settings import load_settings
+
+    graph = build_definitions(load_settings(environment)).resolve_asset_graph()
+    kinds = {key.to_user_string(): graph.get(key).kinds for key in graph.get_all_asset_keys()}
+    stored = {key: names for key, names in kinds.items() if key.split("/")[0].startswith("netflix_")}
+    assert stored and all(warehouse in names and other not in names for names in stored.values()), stored

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from netflix_assets.assets.streaming import ARCHIVE_KEY, REALTIME_KEY
 from netflix_assets.keys import lake_key, processed_key, serving_key
 from netflix_assets.partitions import daily_partitions, single_run_backfill
-from netflix_assets.resources import DuckDBWarehouseResource, LakeResource, SparkResource
+from netflix_assets.resources import LakeResource, SparkResource, WarehouseResource
 from netflix_core import contract
 from netflix_core.lake import read_archive
 from netflix_core.schemas import conform
@@ -44,12 +44,12 @@ def days_between(start: date, end: date) -> list[date]:
     key=BATCH_VIEW_KEY,
     deps=[ARCHIVE_KEY, lake_key(contract.DIM_USERS), lake_key(contract.DIM_MOVIES)],
     group_name=GROUP,
-    kinds={"spark", "duckdb"},
+    kinds={"spark"},
     partitions_def=daily_partitions,
     backfill_policy=single_run_backfill,
 )
 def engagement_health_batch(
-    context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource, warehouse: DuckDBWarehouseResource
+    context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """engagement_health_realtime recomputed from the archive per event day, with the speed layer's
     rules and exact distinct users; late events included. Writing a day switches it to 'batch' in
@@ -87,7 +87,7 @@ def reconciles_with_speed_layer(
     context: dg.AssetCheckExecutionContext,
     spark: SparkResource,
     lake: LakeResource,
-    warehouse: DuckDBWarehouseResource,
+    warehouse: WarehouseResource,
 ) -> dg.AssetCheckResult:
     store = warehouse.get_warehouse()
     days = _days_to_check(context, store)
@@ -147,9 +147,8 @@ def _stream_batches(spark: SparkSession, warehouse: Warehouse) -> DataFrame:
     key=SERVING_VIEW_KEY,
     deps=[BATCH_VIEW_KEY, REALTIME_KEY],
     group_name=GROUP,
-    kinds={"duckdb"},
 )
-def engagement_health_serving(warehouse: DuckDBWarehouseResource) -> dg.MaterializeResult:
+def engagement_health_serving(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """What "engagement so far" reads: per 5-minute window the batch view's rows where the day was
     recomputed, the speed layer's otherwise, with `source` ('batch' or 'speed'). A view, so it is
     current at every read; materializing it (re)creates it and reports where its windows come from."""
