@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pyspark.sql import SparkSession
 
@@ -13,6 +16,8 @@ DRIVER_LOGGING = Path(__file__).with_name("log4j2.properties")
 
 GCS_WRITE_BUFFER_BYTES = 1024 * 1024
 GCS_UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+
+LOOPBACK = "127.0.0.1"
 
 # Shuffles stay small on a laptop-sized cluster; adaptive execution coalesces them further.
 DEFAULT_SHUFFLE_PARTITIONS = 8
@@ -25,6 +30,22 @@ def connector_jars(settings: Settings) -> list[str]:
     for folder in folders:
         jars.extend(sorted(str(p) for p in (Path(settings.jars_dir) / folder).glob("*.jar")))
     return jars
+
+
+def is_loopback_master(master: str) -> bool:
+    """Whether every executor of ``master`` runs on this machine: local mode, or a standalone
+    master on a loopback address (whose workers, on one machine, reach a driver on loopback)."""
+    if master == "local" or master.startswith(("local[", "local-cluster[")):
+        return True
+    if not master.startswith("spark://"):
+        return False
+    host = urlsplit(master).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def spark_conf(
@@ -50,6 +71,11 @@ def spark_conf(
         "spark.pyspark.python": sys.executable,
         "spark.pyspark.driver.python": sys.executable,
     }
+    if is_loopback_master(settings.spark_master):
+        # Servers this project starts listen on loopback only. With any other master the defaults
+        # stay: executors on other machines must reach the driver.
+        conf["spark.driver.bindAddress"] = LOOPBACK
+        conf["spark.driver.host"] = LOOPBACK
     jars = connector_jars(settings)
     if jars:
         conf["spark.jars"] = ",".join(jars)
@@ -97,6 +123,10 @@ def gcs_connector_conf(settings: Settings) -> dict[str, str]:
 
 def start_session(conf: dict[str, str]) -> SparkSession:
     """Returns the process's SparkSession, starting it (and its JVM) only the first time."""
+    if conf.get("spark.driver.bindAddress") == LOOPBACK:
+        # The web UI ignores spark.driver.bindAddress: it binds the driver JVM's SPARK_LOCAL_IP, else
+        # 0.0.0.0, and no conf key moves it. PySpark starts that JVM with a copy of os.environ.
+        os.environ["SPARK_LOCAL_IP"] = LOOPBACK
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import math
+import os
+import sys
+from pathlib import Path
 
 import pytest
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -339,3 +344,43 @@ def test_unique_users_is_hyperloglog_within_its_error_where_few_users_watch_many
     assert (expected.total_sessions - expected.exact_unique_users > hll_bound(expected.exact_unique_users)).all()
     assert expected.exact_unique_users.max() == 1200 and len(expected) >= 3
     assert_matches_reference(actual, expected)
+
+
+# --- the shared session's driver -------------------------------------------------------------------
+
+
+def listening_addresses(pid: int) -> list[tuple[str, int]]:
+    """(address, port) of every TCP socket process ``pid`` listens on, from /proc."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a descriptor closed while we list them
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target.removeprefix("socket:[").removesuffix("]"))
+    listening = []
+    for table in ("tcp", "tcp6"):
+        for row in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = row.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state != "0A" or inode not in inodes:  # 0A: LISTEN
+                continue
+            hex_address, hex_port = local.split(":")
+            raw = bytes.fromhex(hex_address)
+            # The kernel prints the address as 32-bit words in the machine's byte order.
+            words = [int.from_bytes(raw[i : i + 4], sys.byteorder).to_bytes(4, "big") for i in range(0, len(raw), 4)]
+            address = ipaddress.ip_address(b"".join(words))
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+                address = address.ipv4_mapped
+            listening.append((str(address), int(hex_port, 16)))
+    return listening
+
+
+def test_the_driver_listens_on_loopback_only(spark: SparkSession) -> None:
+    """The driver JVM of a local session: RPC, block manager and py4j on 127.0.0.1, nothing on a
+    wildcard or a public address; its environment puts the web UI (off in this session) there too."""
+    pid = spark.sparkContext._gateway.proc.pid
+    assert "java" in Path(f"/proc/{pid}/exe").resolve().name
+    listening = listening_addresses(pid)
+    assert listening, "the driver JVM listens on nothing: not the process that was meant"
+    assert [entry for entry in listening if entry[0] != "127.0.0.1"] == [], listening
+    assert b"SPARK_LOCAL_IP=127.0.0.1" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")

@@ -163,6 +163,28 @@ def test_prod_settings_name_the_emulators_and_spark_follows_them() -> None:
     assert "gcs-connector" not in spark_conf(load_settings({})).get("spark.jars", "")
 
 
+@pytest.mark.parametrize(
+    ("master", "on_this_machine"),
+    [
+        ("local", True),
+        ("local[*]", True),
+        ("local[2]", True),
+        ("spark://127.0.0.1:7077", True),
+        ("spark://localhost:7077", True),
+        ("spark://10.1.2.3:7077", False),
+        ("spark://spark-master:7077", False),
+    ],
+)
+def test_the_driver_binds_loopback_only_when_every_executor_is_on_this_machine(
+    master: str, on_this_machine: bool
+) -> None:
+    from netflix_core.spark import spark_conf
+
+    conf = spark_conf(Settings(spark_master=master))
+    driver = {key: conf.get(key) for key in ("spark.driver.bindAddress", "spark.driver.host")}
+    assert driver == dict.fromkeys(driver, "127.0.0.1" if on_this_machine else None)
+
+
 def test_sql_literals_for_bigquery_scripts() -> None:
     from datetime import datetime
 
