@@ -674,6 +674,21 @@ def produce_until(bootstrap_servers: str, folder: Path, stop: threading.Event) -
         produce(bootstrap_servers, path, rate=100, progress=False)
 
 
+@contextlib.contextmanager
+def seeded_messages_flowing(bootstrap_servers: str, folder: Path) -> Iterator[None]:
+    """``produce_until`` on a thread of its own for the length of the block."""
+    chunks = folder / "chunks"
+    chunks.mkdir()
+    stop = threading.Event()
+    producing = threading.Thread(target=produce_until, args=(bootstrap_servers, chunks, stop))
+    producing.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        producing.join()
+
+
 def start_job(settings: Settings, log: Path, *arguments: str) -> subprocess.Popen[bytes]:
     """``python -m spark_streaming`` in its own process group (a SIGKILL takes its JVM too), with a
     local time that is not UTC."""
@@ -751,13 +766,8 @@ def kill_at_seeded_points_then_catch_up(
     plan = random.Random(SIGKILL_SEED)
     kills = [(point, plan.randint(1, 3)) for point in plan.sample(sorted(KILL_POINTS), k=len(KILL_POINTS))]
     log = folder / "stream.log"
-    chunks = folder / "chunks"
-    chunks.mkdir()
-    stop_producing = threading.Event()
-    producing = threading.Thread(target=produce_until, args=(layer.kafka.bootstrap_servers, chunks, stop_producing))
     started = utc_now()
-    producing.start()
-    try:
+    with seeded_messages_flowing(layer.kafka.bootstrap_servers, folder):
         for point, more_commits in kills:
             job = start_job(settings, log, "--trigger", "2")
             committed_before = len(batch_ids(checkpoint, "commits"))
@@ -769,9 +779,6 @@ def kill_at_seeded_points_then_catch_up(
             assert batch_id not in batch_ids(checkpoint, "commits"), (
                 f"seed {SIGKILL_SEED}: batch {batch_id} was not in flight at '{point}' ({KILL_POINTS[point]})"
             )
-    finally:
-        stop_producing.set()
-        producing.join()
 
     final = start_job(settings, log, "--available-now")
     assert final.wait(timeout=SIGKILL_DEADLINE_SECONDS) == 0, log.read_text()[-3000:]
@@ -780,14 +787,14 @@ def kill_at_seeded_points_then_catch_up(
     assert sum(expected.quarantine.values()) > 0, "malformed messages were sent during the kills"
 
 
-def test_sigkill_mid_stream_and_restart_neither_loses_nor_double_counts(
-    spark: SparkSession, streaming_settings: Settings, private_kafka_broker: LocalKafkaBroker, tmp_path: Path
-) -> None:
+def job_in(folder: Path, streaming_settings: Settings, broker: LocalKafkaBroker) -> tuple[Settings, SpeedLayer]:
+    """Settings for ``python -m spark_streaming`` on the broker's default topic, everything else in
+    ``folder``, and the speed layer they name."""
     settings = streaming_settings.with_overrides(
-        lake_uri=str(tmp_path / "lake"),
-        duckdb_path=str(tmp_path / "warehouse.duckdb"),
-        checkpoint_uri=str(tmp_path / "checkpoints"),
-        kafka_bootstrap_servers=private_kafka_broker.bootstrap_servers,
+        lake_uri=str(folder / "lake"),
+        duckdb_path=str(folder / "warehouse.duckdb"),
+        checkpoint_uri=str(folder / "checkpoints"),
+        kafka_bootstrap_servers=broker.bootstrap_servers,
         spark_driver_memory="1g",
     )
     layer = SpeedLayer(
@@ -795,39 +802,27 @@ def test_sigkill_mid_stream_and_restart_neither_loses_nor_double_counts(
         DuckDBWarehouse(settings.duckdb_path),
         KafkaTopic(settings.kafka_bootstrap_servers),
     )
+    return settings, layer
+
+
+def test_sigkill_mid_stream_and_restart_neither_loses_nor_double_counts(
+    spark: SparkSession, streaming_settings: Settings, private_kafka_broker: LocalKafkaBroker, tmp_path: Path
+) -> None:
+    settings, layer = job_in(tmp_path, streaming_settings, private_kafka_broker)
     kill_at_seeded_points_then_catch_up(settings, layer, local_checkpoint_files(layer.checkpoint), tmp_path)
 
 
 def test_ctrl_c_lets_the_batch_in_flight_commit_then_stops_cleanly(
     streaming_settings: Settings, private_kafka_broker: LocalKafkaBroker, tmp_path: Path
 ) -> None:
-    settings = streaming_settings.with_overrides(
-        lake_uri=str(tmp_path / "lake"),
-        duckdb_path=str(tmp_path / "warehouse.duckdb"),
-        checkpoint_uri=str(tmp_path / "checkpoints"),
-        kafka_bootstrap_servers=private_kafka_broker.bootstrap_servers,
-        spark_driver_memory="1g",
-    )
-    layer = SpeedLayer(
-        LakePaths.from_settings(settings),
-        DuckDBWarehouse(settings.duckdb_path),
-        KafkaTopic(settings.kafka_bootstrap_servers),
-    )
+    settings, layer = job_in(tmp_path, streaming_settings, private_kafka_broker)
     checkpoint = local_checkpoint_files(layer.checkpoint)
     log = tmp_path / "stream.log"
-    chunks = tmp_path / "chunks"
-    chunks.mkdir()
-    stop_producing = threading.Event()
-    producing = threading.Thread(target=produce_until, args=(layer.kafka.bootstrap_servers, chunks, stop_producing))
-    producing.start()
-    try:
+    with seeded_messages_flowing(layer.kafka.bootstrap_servers, tmp_path):
         job = start_job(settings, log, "--trigger", "2")
         in_flight = wait_for_kill_point("planned", checkpoint, 2, job, log)
         os.killpg(job.pid, signal.SIGINT)  # what Ctrl-C does: the terminal signals the whole group
         assert job.wait(timeout=SIGKILL_DEADLINE_SECONDS) == 130, log.read_text()[-3000:]
-    finally:
-        stop_producing.set()
-        producing.join()
     output = log.read_text()
     assert "stopped; the next start resumes from the checkpoint" in output, output[-3000:]
     assert "Traceback" not in output and "terminated with error" not in output, output[-3000:]
@@ -841,13 +836,7 @@ def test_ctrl_c_lets_the_batch_in_flight_commit_then_stops_cleanly(
 def test_no_lake_and_no_raw_files_is_one_line_and_exit_code_2(
     streaming_settings: Settings, kafka_broker: LocalKafkaBroker, tmp_path: Path
 ) -> None:
-    settings = streaming_settings.with_overrides(
-        lake_uri=str(tmp_path / "lake"),
-        raw_uri=str(tmp_path / "raw"),
-        duckdb_path=str(tmp_path / "warehouse.duckdb"),
-        checkpoint_uri=str(tmp_path / "checkpoints"),
-        kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
-    )
+    settings = job_in(tmp_path, streaming_settings, kafka_broker)[0].with_overrides(raw_uri=str(tmp_path / "raw"))
     environment = {**os.environ, **settings.to_environ(), "PYTHONPATH": str(REPO)}
     result = subprocess.run(
         [sys.executable, "-m", "spark_streaming", "--available-now"],
