@@ -112,8 +112,6 @@ def _recompute(args: argparse.Namespace, settings: Settings) -> int:
     from netflix_cli.batch import UsageError
     from netflix_cli.recompute import parse_day_range, run_recompute
 
-    if settings.is_prod:
-        return fail("recompute", "runs on the local DuckDB warehouse; prod (BigQuery) is not wired yet")
     try:
         first, last = parse_day_range(args.from_day, args.to_day)
         return run_recompute(settings, first, last, verbose=args.verbose)

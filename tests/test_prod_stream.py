@@ -1,6 +1,6 @@
 """The speed layer in prod (NETFLIX_ENV=prod) against the emulators: events from the bucket's
 streaming/ prefix, Kafka -> Spark with its checkpoint on gs:// -> BigQuery, exactly once through
-two SIGKILLs; then the command line's producer and dashboards on the same environment.
+two SIGKILLs; then the command line's producer, dashboards and recompute on the same environment.
 
 The job runs as ``python -m spark_streaming`` in its own process group (a JVM with the GCS
 connector), as in the local exactly-once test of test_streaming_e2e.py, whose scenario this is.
@@ -14,10 +14,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from netflix_core import contract
 from netflix_core.gcp import split_gcs_uri, storage_client
 from netflix_core.kafka import KafkaTopic
 from netflix_core.lake import LakePaths
@@ -50,7 +53,13 @@ def gcs_checkpoint_files(settings: Settings, checkpoint_uri: str) -> CheckpointF
 
 
 def cli_environment(settings: Settings) -> dict[str, str]:
-    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **settings.to_environ()}
+    # PYTHONPATH: the command runs this checkout's code, whichever checkout installed the script.
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "PYTHONPATH": str(REPO),
+        **settings.to_environ(),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +135,57 @@ def test_the_dashboards_read_bigquery(settings: Settings) -> None:
         server.terminate()
         server.wait(timeout=30)
     assert f"BigQuery project {settings.gcp_project}" in server.stdout.read().decode()
+
+
+def test_recompute_switches_the_closed_days_to_the_batch_view_in_bigquery(
+    settings: Settings, private_kafka_broker: LocalKafkaBroker
+) -> None:
+    """After the stream: a second query replays the first 150 events of the bucket's streaming/
+    prefix (1 and 2 December 2025, days the first query's watermark, on 5 January 2026, has
+    closed) into the same archive and tables; `netflix-lambda recompute` then recomputes them from
+    the archive on gs:// into BigQuery, reconciles them and refreshes the serving view."""
+    replay = settings.with_overrides(
+        kafka_bootstrap_servers=private_kafka_broker.bootstrap_servers,
+        checkpoint_uri=f"{settings.checkpoint_uri}-replay",
+    )
+
+    def cli(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(CLI), *arguments], env=cli_environment(replay), cwd=REPO, capture_output=True, text=True, timeout=300
+        )
+
+    for command in (["produce", "--rate", "0", "--limit", "150"], ["stream", "--available-now"]):
+        done = cli(*command)
+        assert done.returncode == 0, done.stderr[-3000:]
+    warehouse = open_warehouse(settings)
+    realtime = contract.ENGAGEMENT_HEALTH_REALTIME.qualified_name
+    batch = contract.ENGAGEMENT_HEALTH_BATCH.qualified_name
+    newest = warehouse.query(f"SELECT MAX(max_event_time) AS newest FROM {contract.STREAM_BATCHES.qualified_name}")
+    # SPEC section 7: the watermark trails the newest event by 10 minutes; 5 January stays open.
+    assert (newest["newest"].iloc[0] - pd.Timedelta(minutes=10)).date() == date(2026, 1, 5)
+    closed = [date(2025, 12, 1), date(2025, 12, 2)]
+
+    recomputed = cli("recompute")
+
+    assert recomputed.returncode == 0, recomputed.stdout[-3000:] + recomputed.stderr[-3000:]
+    printed = recomputed.stdout
+    assert "2 day(s) of the archive, 2025-12-01 to 2025-12-02, in one run" in printed, printed
+    assert "recompute succeeded" in printed and "1 of 1 checks passed" in printed, printed
+    assert "reconciliation:" in printed and "windows of 2 days agree" in printed, printed
+
+    def sessions_per_day(table: str) -> dict[date, int]:
+        per_day = warehouse.query(
+            f"SELECT CAST(window_start AS DATE) AS day, SUM(total_sessions) AS sessions FROM {table} GROUP BY day"
+        )
+        return {pd.Timestamp(day).date(): int(n) for day, n in zip(per_day["day"], per_day["sessions"])}
+
+    # No event of the replay was late: the batch view counts what the speed layer counted, per day.
+    speed = sessions_per_day(realtime)
+    assert sessions_per_day(batch) == {day: speed[day] for day in closed}
+    assert sum(speed[day] for day in closed) > 0
+    view = warehouse.query(
+        f"SELECT CAST(window_start AS DATE) AS day, source, COUNT(*) AS segments "
+        f"FROM {contract.ENGAGEMENT_HEALTH_SERVING} GROUP BY day, source"
+    )
+    sources = view.groupby(view["day"].map(lambda day: pd.Timestamp(day).date()))["source"].unique().map(sorted)
+    assert sources.to_dict() == {**{day: ["batch"] for day in closed}, date(2026, 1, 5): ["speed"]}
