@@ -14,6 +14,11 @@ MEDIUM_THRESHOLD = 40
 PLAN_ORDER = ("Basic", "Standard", "Premium", "Premium+")
 TOP_COUNTRIES = 8
 RETENTION_COHORTS = 12
+WINDOW = pd.Timedelta(minutes=5)
+# The least time the window charts show: with one window Plotly zooms into its millisecond.
+LEAST_WINDOW_SPAN = pd.Timedelta(hours=1)
+# Below this many windows a line is drawn with its points: a single window has no line to draw.
+POINTS_UP_TO = 40
 
 
 def _fill(color: str, alpha: float) -> str:
@@ -24,13 +29,26 @@ def _fill(color: str, alpha: float) -> str:
 # --- Real-Time Engagement ----------------------------------------------------------------------
 
 
+def _line_mode(windows: pd.DataFrame) -> str:
+    return "lines+markers" if len(windows) < POINTS_UP_TO else "lines"
+
+
+def _at_least_an_hour(figure: go.Figure, windows: pd.DataFrame) -> go.Figure:
+    """The last hour of windows when there are fewer: a stream that just started has one or two."""
+    if not windows.empty:
+        first, end = windows["window_start"].min(), windows["window_start"].max() + WINDOW
+        if end - first < LEAST_WINDOW_SPAN:
+            figure.update_xaxes(range=[end - LEAST_WINDOW_SPAN, end])
+    return figure
+
+
 def active_users(windows: pd.DataFrame) -> go.Figure:
     figure = go.Figure(layout=theme.layout(yaxis={"rangemode": "tozero"}))
     figure.add_scatter(
         x=windows["window_start"],
         y=windows["unique_users"],
         name="active users",
-        mode="lines+markers" if len(windows) < 40 else "lines",
+        mode=_line_mode(windows),
         line={"color": theme.ACCENT, "width": 2.5, "shape": "spline", "smoothing": 0.4},
         marker={"size": 5},
         fill="tozeroy",
@@ -41,7 +59,7 @@ def active_users(windows: pd.DataFrame) -> go.Figure:
         x=windows["window_start"],
         y=windows["total_sessions"],
         name="sessions",
-        mode="lines",
+        mode=_line_mode(windows),
         line={"color": theme.SPEED, "width": 1.5, "dash": "dot"},
         hovertemplate="%{y:,} sessions<extra></extra>",
     )
@@ -55,7 +73,7 @@ def active_users(windows: pd.DataFrame) -> go.Figure:
             marker={"color": theme.BATCH, "size": 7, "symbol": "diamond"},
             hovertemplate="batch view<extra></extra>",
         )
-    return figure
+    return _at_least_an_hour(figure, windows)
 
 
 def engagement_rates(windows: pd.DataFrame) -> go.Figure:
@@ -69,7 +87,7 @@ def engagement_rates(windows: pd.DataFrame) -> go.Figure:
             x=windows["window_start"],
             y=windows[column],
             name=name,
-            mode="lines",
+            mode=_line_mode(windows),
             line={"color": color, "width": 2},
             hovertemplate=f"{name} %{{y:.1f}}%<extra></extra>",
         )
@@ -81,7 +99,7 @@ def engagement_rates(windows: pd.DataFrame) -> go.Figure:
             annotation={"text": f"{label} > {threshold}%", "font": {"color": color, "size": 10}},
             annotation_position="top left",
         )
-    return figure
+    return _at_least_an_hour(figure, windows)
 
 
 def revenue_at_risk(windows: pd.DataFrame) -> go.Figure:

@@ -505,3 +505,22 @@ def test_a_failing_reader_never_puts_a_python_error_on_the_page(failure: str, op
         page.open("/history")
         page.wait_for_text(".empty-state", "could not be read just now")
         page.assert_no_python_error()
+
+
+@pytest.mark.unit
+def test_the_window_charts_show_an_hour_and_their_points_when_the_stream_has_just_started() -> None:
+    from netflix_dashboard import figures
+
+    def windows(count: int) -> pd.DataFrame:
+        starts = pd.date_range("2026-12-02 14:45", periods=count, freq="5min")
+        rates = {"low_engagement_rate": 10.0, "abandonment_rate": 5.0, "completion_rate": 20.0}
+        return pd.DataFrame(
+            {"window_start": starts, "unique_users": 10, "total_sessions": 12, "source": "speed", **rates}
+        )
+
+    for chart in (figures.active_users, figures.engagement_rates):
+        first = chart(windows(1))
+        start, end = (pd.Timestamp(bound) for bound in first.layout.xaxis.range)
+        assert (start, end) == (pd.Timestamp("2026-12-02 13:50"), pd.Timestamp("2026-12-02 14:50"))
+        assert all("markers" in trace.mode for trace in first.data), "one window is a point, not a line"
+        assert chart(windows(36)).layout.xaxis.range is None, "three hours of windows keep Plotly's own range"
