@@ -14,7 +14,6 @@ MEDIUM_THRESHOLD = 40
 PLAN_ORDER = ("Basic", "Standard", "Premium", "Premium+")
 TOP_COUNTRIES = 8
 RETENTION_COHORTS = 12
-WINDOW = pd.Timedelta(minutes=5)
 # The least time the window charts show: with one window Plotly zooms into its millisecond.
 LEAST_WINDOW_SPAN = pd.Timedelta(hours=1)
 # Below this many windows a line is drawn with its points: a single window has no line to draw.
@@ -36,7 +35,7 @@ def _line_mode(windows: pd.DataFrame) -> str:
 def _at_least_an_hour(figure: go.Figure, windows: pd.DataFrame) -> go.Figure:
     """The last hour of windows when there are fewer: a stream that just started has one or two."""
     if not windows.empty:
-        first, end = windows["window_start"].min(), windows["window_start"].max() + WINDOW
+        first, end = windows["window_start"].min(), windows["window_end"].max()
         if end - first < LEAST_WINDOW_SPAN:
             figure.update_xaxes(range=[end - LEAST_WINDOW_SPAN, end])
     return figure

@@ -514,9 +514,8 @@ def test_the_window_charts_show_an_hour_and_their_points_when_the_stream_has_jus
     def windows(count: int) -> pd.DataFrame:
         starts = pd.date_range("2026-12-02 14:45", periods=count, freq="5min")
         rates = {"low_engagement_rate": 10.0, "abandonment_rate": 5.0, "completion_rate": 20.0}
-        return pd.DataFrame(
-            {"window_start": starts, "unique_users": 10, "total_sessions": 12, "source": "speed", **rates}
-        )
+        counts = {"unique_users": 10, "total_sessions": 12, "source": "speed"}
+        return pd.DataFrame({"window_start": starts, "window_end": starts + pd.Timedelta(minutes=5), **counts, **rates})
 
     for chart in (figures.active_users, figures.engagement_rates):
         first = chart(windows(1))
