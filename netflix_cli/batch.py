@@ -77,7 +77,10 @@ class RunWatcher:
         self.outcomes: dict[str, StepOutcome] = {}
         self.failed: list[str] = []
         self.skipped: list[str] = []
-        self.bar = tqdm(total=steps, unit="asset", desc=label, leave=False, dynamic_ncols=True, file=sys.stdout)
+        # disable=None: no bar when stdout is not a terminal, so a log file gets the lines alone.
+        self.bar = tqdm(
+            total=steps, unit="asset", desc=label, leave=False, dynamic_ncols=True, file=sys.stdout, disable=None
+        )
         self._cursor: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, daemon=True)

@@ -289,6 +289,9 @@ def test_cli_batch_then_query(cli_env, monkeypatch, capsys, spark):
     assert main(["batch", "--from", "2024-06", "--to", "2024-07"]) == 0
     printed = capsys.readouterr().out
     assert "in one run" in printed and "succeeded" in printed
+    # Captured output is no terminal: one line per asset, no progress bar redrawn with carriage returns.
+    assert "\r" not in printed and "asset/s" not in printed
+    assert "  lake/fact_watch_sessions " in printed
 
     assert (
         main(["query", "SELECT * FROM netflix_processed.monthly_active_users ORDER BY month", "--format", "json"]) == 0
