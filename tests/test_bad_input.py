@@ -222,6 +222,9 @@ def test_malformed_lines_keep_their_text(bad_run, spark):
     }
     assert sessions["session_b05"]["_corrupt_record"] == "session_b05,user_00001,movie_0001,2024-06-11,Mobile,12.0"
     assert sessions["session_b01"]["watch_duration_minutes"] == "abc"
+    # Every column of the file is in the JSON, a blank one as null; the unparsed line only when there is one.
+    assert list(sessions["session_b01"]) == HEADERS["watch_history"]
+    assert sessions["session_b01"]["user_rating"] is None
 
 
 def test_bad_rows_agree_with_the_oracle(bad_run, spark):
@@ -296,6 +299,26 @@ def test_a_session_without_a_watch_date_is_not_lost(bad_run, spark, tmp_path):
     rejected = {json.loads(r["raw_row"]).get("session_id") for r in read_rejected(spark, settings, "watch_history")}
     assert "session_n02" in written
     assert "session_n01" in written | rejected, "a session without a watch_date vanished"
+
+
+def test_rejected_sessions_of_months_without_a_partition_are_kept_and_counted(bad_run, spark, tmp_path):
+    sessions = [
+        _session("session_o01", watch_date="2019-06-10", user_id="user_99999"),  # before the first month
+        _session("session_o02", watch_date="2099-01-05", action="rewound"),  # after the current month
+        _session("session_o03", watch_date="2019-06-11"),  # clean, but no partition to write it to
+        _session("session_o04"),
+    ]
+    text = ",".join(HEADERS["watch_history"]) + "\n" + csv_lines("watch_history", sessions)
+    settings, result = _rerun_sessions(bad_run, tmp_path, text)
+    assert result.success, _failure_messages(result)
+    rejected = {json.loads(r["raw_row"])["session_id"]: r for r in read_rejected(spark, settings, "watch_history")}
+    assert rejected["session_o01"]["reason"] == "unknown_user"
+    assert str(rejected["session_o01"]["month"]) == "2019-06-01"
+    assert rejected["session_o02"]["reason"] == "bad_value"
+    assert {row["session_id"] for row in read_lake_rows(spark, settings, "fact_watch_sessions")} == {"session_o04"}
+    metadata = _metadata(result, ["lake", "fact_watch_sessions"])
+    assert metadata["rejected_rows"] == 2 and metadata["clean_sessions_in_other_months"] == 1
+    assert metadata["raw_rows"] == 3  # the clean session of 2019 is counted apart, above
 
 
 # -- whole files that cannot be read: a clear error, naming the file and the problem ----------

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 
 import dagster as dg
 from pyspark.sql import DataFrame
@@ -230,11 +231,21 @@ def fact_watch_sessions(
     result = cleaning.clean_watch_history(_read_raw(spark, lake, "watch_history"), users, movies)
     with _staged(spark, lake, result, run_id) as result:
         counts = result.outcome_counts(by_month=True)
+        # Rejected rows of a month that has no partition (before the first, after the current one)
+        # belong to no run's months, so every run re-derives them, as it does those of no month.
+        partitioned = {date.fromisoformat(key) for key in monthly_partitions.get_partition_keys()}
+        unpartitioned = sorted({row["month"] for row in counts if row["month"] not in partitioned} - {None})
         write_months(session, build_fact_watch_sessions(result.clean, users, movies), path, months)
-        replace_rejected_rows(session, lake.lake_uri, "watch_history", result.rejected, run_id, months)
+        replace_rejected_rows(session, lake.lake_uri, "watch_history", result.rejected, run_id, months + unpartitioned)
     written = _read_lake(spark, lake, contract.FACT_WATCH_SESSIONS)
     measures = FACT_WATCH_SESSIONS_CHECKS.measure(written.filter(written["month"].isin(months)))
-    in_run = [row for row in counts if row["month"] is None or row["month"] in months]
+    in_run = [
+        row
+        for row in counts
+        if row["month"] is None
+        or row["month"] in months
+        or (row["month"] in unpartitioned and row["outcome"] != "clean")
+    ]
     clean_in_run = sum(row["count"] for row in in_run if row["outcome"] == "clean")
     clean_elsewhere = sum(row["count"] for row in counts if row["outcome"] == "clean") - clean_in_run
     return dg.MaterializeResult(

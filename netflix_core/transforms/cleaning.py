@@ -121,10 +121,19 @@ class CleanResult:
         return [row.asDict() for row in self.labeled.groupBy(*keys).count().collect()]
 
 
+def _raw_json() -> Column:
+    """The raw row as a JSON object with every column of the file, a blank field as null; the
+    unparsed line too (``_corrupt_record``) when it had too few or too many fields."""
+    raw, keep_nulls = F.col(RAW), {"ignoreNullFields": "false"}
+    return F.when(raw[CORRUPT_RECORD].isNull(), F.to_json(raw.dropFields(CORRUPT_RECORD), keep_nulls)).otherwise(
+        F.to_json(raw, keep_nulls)
+    )
+
+
 def _result(table: str, labeled: DataFrame, clean_columns: tuple[str, ...]) -> CleanResult:
     """Freezes the labels: the raw text survives only as JSON, and only on rejected rows."""
     rejected = F.col(REASON).isNotNull() & ~F.col(EXACT_DUPLICATE)
-    finished = labeled.withColumn(RAW_JSON, F.when(rejected, F.to_json(F.col(RAW)))).drop(RAW)
+    finished = labeled.withColumn(RAW_JSON, F.when(rejected, _raw_json())).drop(RAW)
     return CleanResult(table, finished, clean_columns)
 
 
