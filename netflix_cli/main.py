@@ -14,6 +14,7 @@ import sys
 import warnings
 from importlib.metadata import version
 from pathlib import Path
+from typing import NoReturn
 
 from netflix_core.settings import Settings, load_settings
 
@@ -23,6 +24,13 @@ USAGE_ERROR = 2
 def fail(command: str, message: str) -> int:
     print(f"netflix-lambda {command}: {message}", file=sys.stderr)
     return USAGE_ERROR
+
+
+class CommandLineParser(argparse.ArgumentParser):
+    """argparse with the contract's rule for mistakes: one line, not the usage block above it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.prog}: {message} (--help lists what it takes)\n")
 
 
 def port_number(text: str) -> int:
@@ -184,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     from producer.command import add_arguments as add_produce_arguments
     from spark_streaming.job import add_arguments as add_stream_arguments
 
-    parser = argparse.ArgumentParser(prog="netflix-lambda", description=__doc__.splitlines()[0])
+    parser = CommandLineParser(prog="netflix-lambda", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('netflix-lambda')}")
     commands = parser.add_subparsers(dest="command", required=True)
 

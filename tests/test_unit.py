@@ -322,6 +322,9 @@ def test_version() -> None:
         (("dashboard", "--port", "70000"), "a port is 1 to 65535"),
         (("demo", "--port", "web"), "not a port number"),
         (("generate", "--out", "/dev/null/raw"), "cannot write /dev/null/raw"),
+        (("batch", "--bogus"), "unrecognized arguments: --bogus"),
+        (("query",), "required: sql"),
+        ((), "required: command"),
     ],
 )
 def test_a_users_mistake_is_one_line_and_exit_code_2(tmp_path: Path, args: tuple[str, ...], says: str) -> None:
@@ -329,7 +332,7 @@ def test_a_users_mistake_is_one_line_and_exit_code_2(tmp_path: Path, args: tuple
     result = cli(*args, env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert says in result.stderr and "Traceback" not in result.stderr
-    assert len([line for line in result.stderr.splitlines() if line.startswith("netflix-lambda")]) == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("netflix-lambda")
 
 
 def test_query_errors_are_one_line(tmp_path: Path) -> None:
