@@ -15,8 +15,9 @@ lint: setup
 	.venv/bin/ruff format --check .
 	.venv/bin/lint-imports --no-cache
 
+# --durations: the slowest tests at the end of the log, to see where CI's time goes.
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
 # The fast tier: no JVM, no broker, no Dagster run.
 unit: setup
